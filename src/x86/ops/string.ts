@@ -1,0 +1,126 @@
+/**
+ * String instructions: MOVS CMPS STOS LODS SCAS INS OUTS, with REP/REPE/REPNE.
+ *
+ * A repeated instruction runs a bounded number of iterations per execution
+ * and, if work remains, leaves EIP on itself so that pending interrupts are
+ * taken between chunks. ECX, ESI and EDI are updated after each iteration, so
+ * a fault in the middle leaves a state from which the instruction restarts.
+ */
+import { DF, ES, ESI, EDI, ECX } from '../constants.js';
+import type { Cpu } from '../cpu.js';
+import type { Insn } from '../decoder.js';
+import { checkIo } from './io.js';
+import { alu } from './alu.js';
+import { def } from '../opcodes.js';
+import { rdLin, Size, wrLin } from './operands.js';
+
+/** Iterations a REP instruction runs before giving interrupts a chance. */
+const REP_CHUNK = 1 << 14;
+
+const MOVS = 0, CMPS = 1, STOS = 2, LODS = 3, SCAS = 4, INS = 5, OUTS = 6;
+
+function getIdx(c: Cpu, r: number, a32: boolean): number {
+  return a32 ? c.regs[r] : c.regs16[r << 1];
+}
+
+function setIdx(c: Cpu, r: number, a32: boolean, v: number): void {
+  if (a32) c.regs[r] = v;
+  else c.regs16[r << 1] = v;
+}
+
+/** One iteration; returns false when a REPE/REPNE condition ends the loop. */
+function once(c: Cpu, kind: number, size: Size, i: Insn, step: number): boolean {
+  const a32 = i.a32;
+  switch (kind) {
+    case MOVS: {
+      const si = getIdx(c, ESI, a32), di = getIdx(c, EDI, a32);
+      const v = rdLin(c, c.lin(i.seg, si, size, false), size);
+      wrLin(c, c.lin(ES, di, size, true), size, v);
+      setIdx(c, ESI, a32, si + step);
+      setIdx(c, EDI, a32, di + step);
+      return true;
+    }
+    case CMPS: {
+      const si = getIdx(c, ESI, a32), di = getIdx(c, EDI, a32);
+      const a = rdLin(c, c.lin(i.seg, si, size, false), size);
+      const b = rdLin(c, c.lin(ES, di, size, false), size);
+      alu(c, 7, size, a, b);
+      setIdx(c, ESI, a32, si + step);
+      setIdx(c, EDI, a32, di + step);
+      return i.rep === 0xf3 ? c.zf() : !c.zf();
+    }
+    case STOS: {
+      const di = getIdx(c, EDI, a32);
+      const v = size === 4 ? c.regs[0] : size === 2 ? c.regs16[0] : c.regs8[0];
+      wrLin(c, c.lin(ES, di, size, true), size, v);
+      setIdx(c, EDI, a32, di + step);
+      return true;
+    }
+    case LODS: {
+      const si = getIdx(c, ESI, a32);
+      const v = rdLin(c, c.lin(i.seg, si, size, false), size);
+      if (size === 4) c.regs[0] = v;
+      else if (size === 2) c.regs16[0] = v;
+      else c.regs8[0] = v;
+      setIdx(c, ESI, a32, si + step);
+      return true;
+    }
+    case SCAS: {
+      const di = getIdx(c, EDI, a32);
+      const b = rdLin(c, c.lin(ES, di, size, false), size);
+      const a = size === 4 ? c.regs[0] : size === 2 ? c.regs16[0] : c.regs8[0];
+      alu(c, 7, size, a, b);
+      setIdx(c, EDI, a32, di + step);
+      return i.rep === 0xf3 ? c.zf() : !c.zf();
+    }
+    case INS: {
+      const di = getIdx(c, EDI, a32);
+      const lin = c.lin(ES, di, size, true);
+      // Probe the destination before the port read: a fault must not consume device data.
+      c.translate(lin, 1);
+      const v = c.bus.ioRead(c.regs16[4], size);
+      wrLin(c, lin, size, v);
+      setIdx(c, EDI, a32, di + step);
+      return true;
+    }
+    default: { // OUTS
+      const si = getIdx(c, ESI, a32);
+      const v = rdLin(c, c.lin(i.seg, si, size, false), size);
+      c.bus.ioWrite(c.regs16[4], size, size === 4 ? v >>> 0 : v);
+      setIdx(c, ESI, a32, si + step);
+      return true;
+    }
+  }
+}
+
+function stringOp(kind: number, size: Size) {
+  return (c: Cpu, i: Insn): void => {
+    if (kind === INS || kind === OUTS) checkIo(c, c.regs16[4], size);
+    const step = c.flags & DF ? -size : size;
+    if (i.rep === 0) {
+      once(c, kind, size, i, step);
+      return;
+    }
+    const a32 = i.a32;
+    let count = a32 ? c.regs[ECX] >>> 0 : c.regs16[ECX << 1];
+    if (count === 0) return;
+    const conditional = kind === CMPS || kind === SCAS;
+    for (let n = 0; n < REP_CHUNK; n++) {
+      const go = once(c, kind, size, i, step);
+      count--;
+      setIdx(c, ECX, a32, count);
+      if (count === 0 || (conditional && !go)) return;
+    }
+    c.eip = i.eip;
+  };
+}
+
+const OPS: [number, number, string][] = [
+  [0xa4, MOVS, 'movs'], [0xa6, CMPS, 'cmps'], [0xaa, STOS, 'stos'], [0xac, LODS, 'lods'],
+  [0xae, SCAS, 'scas'], [0x6c, INS, 'ins'], [0x6e, OUTS, 'outs'],
+];
+for (const [op, kind, name] of OPS) {
+  const io = kind === INS || kind === OUTS;
+  def(op, { name, string: true, end: io, h: stringOp(kind, 1) });
+  def(op + 1, { name, string: true, end: io, h16: stringOp(kind, 2), h32: stringOp(kind, 4) });
+}

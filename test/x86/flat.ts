@@ -1,0 +1,154 @@
+/**
+ * A bare 32-bit machine for instruction tests: flat segments, paging off,
+ * code running at CPL 3 with IOPL 0, as in a Linux process.
+ *
+ * Every IDT vector is an interrupt gate to a ring-0 stub that is a lone HLT,
+ * so an exception is delivered through the real gate/stack path and stops the
+ * run with the CPU halted at a known address. The test code is followed by a
+ * HLT, which at CPL 3 raises #GP: reaching it is how a case ends normally.
+ */
+import { Cpu, Exit } from '../../src/x86/cpu.js';
+import { GuestMemory } from '../../src/x86/memory.js';
+import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
+
+export const CODE_BASE = 0x00100000, DATA_BASE = 0x00200000, STACK_TOP = 0x00300000;
+
+export interface FlatCase {
+  code: Uint8Array;
+  /** EAX ECX EDX EBX ESP EBP ESI EDI */
+  regs: ArrayLike<number>;
+  eflags: number;
+  data?: Uint8Array;
+  stack?: Uint8Array;
+  /** 108-byte FRSTOR image, 32-bit protected-mode layout; absent = FNINIT state. */
+  fpu?: Uint8Array;
+}
+
+export interface FlatResult {
+  regs: number[];
+  eip: number;
+  eflags: number;
+  data: Uint8Array;
+  stack: Uint8Array;
+  fpu: Uint8Array;
+  /** The vector if the run stopped on an exception; null if the code ran to its end. */
+  exception: number | null;
+}
+
+const GDT = 0x1000, IDT = 0x2000, STUBS = 0x3000, TSS = 0x5000, FPU_IMAGE = 0x6000, PROLOGUE = 0x7000;
+const KSTACK_TOP = 0x9000;
+const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23, TSS_SEL = 0x28;
+const MAX_STEPS = 2_000_000;
+
+export class FlatMachine {
+  readonly mem = new GuestMemory(4 << 20);
+  readonly cpu = new Cpu(this.mem);
+  private readonly view = new DataView(this.mem.buffer);
+
+  constructor() {
+    const v = this.view;
+    const gdt: [number, number][] = [
+      [0, 0],
+      [0x0000ffff, 0x00cf9a00], // ring-0 code
+      [0x0000ffff, 0x00cf9200], // ring-0 data
+      [0x0000ffff, 0x00cffa00], // ring-3 code
+      [0x0000ffff, 0x00cff200], // ring-3 data
+      [(TSS << 16) | 0x67, 0x00008b00], // busy 32-bit TSS
+    ];
+    gdt.forEach(([lo, hi], k) => {
+      v.setInt32(GDT + k * 8, lo, true);
+      v.setInt32(GDT + k * 8 + 4, hi, true);
+    });
+    for (let n = 0; n < 256; n++) {
+      const off = STUBS + n * 16;
+      v.setInt32(IDT + n * 8, (KCODE << 16) | (off & 0xffff), true);
+      v.setInt32(IDT + n * 8 + 4, (off & 0xffff0000) | 0xee00, true); // present, DPL 3, 32-bit interrupt gate
+      this.mem.u8[off] = 0xf4; // HLT
+    }
+    v.setInt32(TSS + 4, KSTACK_TOP, true); // ESP0
+    v.setInt32(TSS + 8, KDATA, true); // SS0
+    // Prologue: FRSTOR [FPU_IMAGE]; JMP CODE_BASE
+    const pro = [0xdd, 0x25, ...le32(FPU_IMAGE), 0xe9, ...le32(CODE_BASE - (PROLOGUE + 11))];
+    this.mem.load(PROLOGUE, Uint8Array.from(pro));
+  }
+
+  run(t: FlatCase): FlatResult {
+    const { cpu, mem } = this;
+    const end = CODE_BASE + t.code.length;
+    mem.load(CODE_BASE, t.code);
+    mem.u8[end] = 0xf4;
+    cpu.notifyWrite(CODE_BASE, t.code.length + 1);
+    mem.u8.fill(0, DATA_BASE, DATA_BASE + 4096);
+    if (t.data) mem.load(DATA_BASE, t.data);
+    mem.u8.fill(0, STACK_TOP - 4096, STACK_TOP);
+    if (t.stack) mem.load(STACK_TOP - 4096, t.stack);
+
+    cpu.reset();
+    cpu.setCr0(0x00000011); // PE, ET
+    cpu.gdtBase = GDT;
+    cpu.gdtLimit = 6 * 8 - 1;
+    cpu.idtBase = IDT;
+    cpu.idtLimit = 256 * 8 - 1;
+    cpu.trSel = TSS_SEL;
+    cpu.trBase = TSS;
+    cpu.trLimit = 0x67;
+    cpu.trAttr = 0x8b;
+    cpu.setSegCache(CS, UCODE, 0, -1, 0xc0fb);
+    for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, UDATA, 0, -1, 0xc0f3);
+    cpu.setCpl(3);
+    for (let r = 0; r < 8; r++) cpu.regs[r] = t.regs[r];
+    cpu.setEflags((t.eflags & 0x0cd5) | 0x202);
+    if (t.fpu) {
+      mem.load(FPU_IMAGE, t.fpu);
+      cpu.eip = PROLOGUE;
+    } else {
+      cpu.eip = CODE_BASE;
+    }
+
+    const exit = cpu.run(MAX_STEPS);
+    let exception: number | null = null;
+    let eip = cpu.eip, eflags = cpu.getEflags();
+    const regs = Array.from(cpu.regs, (x) => x >>> 0);
+    if (exit === Exit.Halt && cpu.cpl === 0) {
+      const vector = (cpu.eip - 1 - STUBS) >> 4;
+      // Ring-0 frame: [error code], EIP, CS, EFLAGS, ESP, SS.
+      let sp = cpu.regs[4];
+      if (vector === 8 || (vector >= 10 && vector <= 14) || vector === 17) sp += 4;
+      eip = this.view.getUint32(sp, true);
+      eflags = this.view.getUint32(sp + 8, true);
+      regs[4] = this.view.getUint32(sp + 12, true);
+      exception = vector === 13 && eip === end ? null : vector;
+    } else {
+      throw new Error(`flat run did not stop at an exception (exit ${exit}, ${cpu.shutdownReason || 'budget'}) at eip 0x${(cpu.eip >>> 0).toString(16)}`);
+    }
+    return {
+      regs,
+      eip,
+      eflags,
+      data: mem.read(DATA_BASE, 4096),
+      stack: mem.read(STACK_TOP - 4096, 4096),
+      fpu: this.fnsave(),
+      exception,
+    };
+  }
+
+  /** FNSAVE image of the FPU, taken by running FNSAVE at ring 0. */
+  private fnsave(): Uint8Array {
+    const { cpu, mem } = this;
+    const at = PROLOGUE + 0x100;
+    mem.load(at, Uint8Array.from([0xdd, 0x35, ...le32(FPU_IMAGE), 0xf4]));
+    cpu.notifyWrite(at, 7);
+    cpu.setCr0(cpu.cr0 & ~0xc); // clear EM/TS so FNSAVE runs
+    cpu.setSegCache(CS, KCODE, 0, -1, 0xc09b);
+    for (const s of [DS, ES, SS]) cpu.setSegCache(s, KDATA, 0, -1, 0xc093);
+    cpu.setCpl(0);
+    cpu.halted = false;
+    cpu.eip = at;
+    cpu.run(10);
+    return mem.read(FPU_IMAGE, 108);
+  }
+}
+
+function le32(v: number): number[] {
+  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+}
