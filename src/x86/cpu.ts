@@ -167,6 +167,11 @@ export class Cpu {
   readonly codeFrames: Uint16Array;
   readonly blocks = new Map<number, Block>();
   readonly pageBlocks = new Map<number, Block[]>();
+  /**
+   * Bumped whenever a CS:EIP -> block mapping may change (TLB flush, CS load,
+   * paging mode): block-to-block links made under an older value are ignored.
+   */
+  chainGen = 0;
   /** Set when the block being executed was invalidated by a write to its own page. */
   blockAbort = false;
   currentBlock: Block | null = null;
@@ -340,6 +345,8 @@ export class Cpu {
   raise(vector: number, errorCode = -1): never {
     this.excVector = vector;
     this.excError = errorCode;
+    // A shared token rather than an Error: faults are frequent (page faults) and need no stack trace.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
     throw FAULT;
   }
 
@@ -373,6 +380,7 @@ export class Cpu {
 
   /** Recompute everything derived from CPL (TLB permission masks). */
   updateCplMasks(): void {
+    this.chainGen++;
     const user = this.cpl === 3 && this.forceSupervisor === 0;
     this.rdMask = TLB_VALID | TLB_NOT_RAM | (user ? TLB_USER : 0);
     this.rdWant = TLB_VALID | (user ? TLB_USER : 0);
@@ -425,6 +433,7 @@ export class Cpu {
   }
 
   updateSegFlat(seg: number): void {
+    if (seg === CS) this.chainGen++;
     const attr = this.segAttr[seg];
     const type = attr & 0xf;
     // Data, read/write, expand-up; or code (reads allowed if readable; writes never, handled by the slow path).
@@ -463,6 +472,25 @@ export class Cpu {
   lin(seg: number, off: number, size: number, write: boolean): number {
     if (this.segFlat[seg] === 0) this.checkSeg(seg, off, size, write);
     return (this.segBase[seg] + off) | 0;
+  }
+
+  /**
+   * Linear address for a read-modify-write operand, with the write permission
+   * checked up front (segment and paging), so that the instruction cannot
+   * fault after it has computed its flags.
+   */
+  rmw(seg: number, off: number, size: number): number {
+    const lin = this.lin(seg, off, size, true);
+    this.probeWrite(lin, size);
+    return lin;
+  }
+
+  /** Make sure a write of `size` bytes at `lin` will not fault. */
+  probeWrite(lin: number, size: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.wrMask) === this.wrWant && (lin & 0xfff) <= 0x1000 - size) return;
+    this.translate(lin, ACCESS_WRITE);
+    if ((lin & 0xfff) > 0x1000 - size) this.translate((lin + size - 1) | 0, ACCESS_WRITE);
   }
 
   // Segment-relative accessors used by the instruction handlers.
@@ -819,6 +847,7 @@ export class Cpu {
 
   /** Drop TLB entries: all of them, or all but global pages. */
   flushTlb(includeGlobal: boolean): void {
+    this.chainGen++;
     let keep = 0;
     for (let k = 0; k < this.tlbUsedCount; k++) {
       const page = this.tlbUsed[k];
@@ -833,6 +862,7 @@ export class Cpu {
 
   /** INVLPG. */
   invlpg(lin: number): void {
+    this.chainGen++;
     this.tlb[lin >>> 12] = 0;
   }
 
@@ -934,6 +964,7 @@ export class Cpu {
     this.exitReason = Exit.Budget;
     let insns: Block['insns'] | null = null;
     let k = 0;
+    let prev: Block | null = null;
     for (;;) {
       try {
         while (this.icount < target) {
@@ -945,30 +976,56 @@ export class Cpu {
             this.inhibitIrq = false;
           } else if (this.nmiPending || (this.irqLine && this.flags & IF)) {
             this.serviceInterrupt();
+            prev = null;
             if (this.exitReason !== Exit.Budget) return this.exitReason;
           }
           insns = null;
-          const b = this.getBlock();
+          const eip = this.eip;
+          let b: Block;
+          if (prev !== null && prev.next1Eip === eip && prev.next1Gen === this.chainGen && prev.next1!.valid) {
+            b = prev.next1!;
+          } else if (prev !== null && prev.next2Eip === eip && prev.next2Gen === this.chainGen && prev.next2!.valid) {
+            b = prev.next2!;
+          } else {
+            b = this.getBlock();
+            if (prev !== null && b.cacheable) {
+              // Keep the newest link in slot 1, the one before in slot 2.
+              prev.next2 = prev.next1;
+              prev.next2Eip = prev.next1Eip;
+              prev.next2Gen = prev.next1Gen;
+              prev.next1 = b;
+              prev.next1Eip = eip;
+              prev.next1Gen = this.chainGen;
+            }
+          }
           if (this.flags & TF) {
+            prev = null;
             this.stepTraced(b);
             if (this.exitReason !== Exit.Budget) return this.exitReason;
             continue;
           }
           insns = b.insns;
-          const n = insns.length;
+          const last = insns.length - 1;
           this.currentBlock = b;
           this.blockAbort = false;
-          for (k = 0; k < n; k++) {
+          // EIP is only stored for the last instruction (and on an abort or a fault):
+          // handlers in the middle of a block never read it.
+          for (k = 0; k < last; k++) {
+            const i = insns[k];
+            i.exec(this, i);
+            if (this.blockAbort) break;
+          }
+          if (k === last) {
             const i = insns[k];
             this.eip = i.next;
             i.exec(this, i);
-            if (this.blockAbort) {
-              k++;
-              break;
-            }
+          } else {
+            this.eip = insns[k].next;
           }
+          k++;
           this.icount += k;
           insns = null;
+          prev = this.blockAbort || !b.valid ? null : b;
           if (this.exitReason !== Exit.Budget) return this.exitReason;
         }
         return Exit.Budget;
@@ -979,6 +1036,7 @@ export class Cpu {
           this.eip = insns[k].eip;
           insns = null;
         }
+        prev = null;
         this.deliverFault();
         if (this.exitReason !== Exit.Budget) return this.exitReason;
       }

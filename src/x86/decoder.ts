@@ -61,6 +61,13 @@ export class Block {
   csLimit = 0;
   valid = true;
   cacheable = true;
+  // Chaining: the last two successors seen, valid while the CPU's chainGen is unchanged.
+  next1: Block | null = null;
+  next1Eip = 0;
+  next1Gen = -1;
+  next2: Block | null = null;
+  next2Eip = 0;
+  next2Gen = -1;
 }
 
 function raiseUd(c: Cpu): void {

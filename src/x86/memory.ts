@@ -30,11 +30,11 @@ export class NullBus implements IoBus {
   ioRead(_port: number, size: 1 | 2 | 4): number {
     return size === 4 ? -1 : (1 << (size * 8)) - 1;
   }
-  ioWrite(): void {}
+  ioWrite(_port: number, _size: 1 | 2 | 4, _value: number): void {}
   mmioRead(_addr: number, size: 1 | 2 | 4): number {
     return size === 4 ? -1 : (1 << (size * 8)) - 1;
   }
-  mmioWrite(): void {}
+  mmioWrite(_addr: number, _size: 1 | 2 | 4, _value: number): void {}
 }
 
 export class GuestMemory {

@@ -22,6 +22,8 @@ export interface FlatCase {
   stack?: Uint8Array;
   /** 108-byte FRSTOR image, 32-bit protected-mode layout; absent = FNINIT state. */
   fpu?: Uint8Array;
+  /** Instruction budget before the run counts as a hang (default 2 million). */
+  maxSteps?: number;
 }
 
 export interface FlatResult {
@@ -105,7 +107,7 @@ export class FlatMachine {
       cpu.eip = CODE_BASE;
     }
 
-    const exit = cpu.run(MAX_STEPS);
+    const exit = cpu.run(t.maxSteps ?? MAX_STEPS);
     let exception: number | null = null;
     let eip = cpu.eip, eflags = cpu.getEflags();
     const regs = Array.from(cpu.regs, (x) => x >>> 0);

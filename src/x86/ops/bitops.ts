@@ -33,7 +33,7 @@ function btReg(kind: number, size: Size) {
     const soff = size === 2 ? (off << 16) >> 16 : off | 0;
     const delta = Math.floor(soff / bits) * size;
     const addr = i.a32 ? (ea(c, i) + delta) | 0 : (ea(c, i) + delta) & 0xffff;
-    const lin = c.lin(i.seg, addr, size, kind !== 0);
+    const lin = kind ? c.rmw(i.seg, addr, size) : c.lin(i.seg, addr, size, false);
     const r = applyBit(c, kind, rdLin(c, lin, size), soff & (bits - 1));
     if (kind) wrLin(c, lin, size, r);
   };
@@ -47,7 +47,7 @@ function btImm(kind: number, size: Size) {
       if (kind) setRmReg(c, i, size, r);
       return;
     }
-    const lin = c.lin(i.seg, ea(c, i), size, kind !== 0);
+    const lin = kind ? c.rmw(i.seg, ea(c, i), size) : c.lin(i.seg, ea(c, i), size, false);
     const r = applyBit(c, kind, rdLin(c, lin, size), bit);
     if (kind) wrLin(c, lin, size, r);
   };

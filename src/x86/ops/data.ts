@@ -9,7 +9,7 @@ import { ea, Insn } from '../decoder.js';
 import { loadSegment } from '../descriptors.js';
 import { def, defGroup, Imm } from '../opcodes.js';
 import { alu } from './alu.js';
-import { getReg, getRmReg, memLin, rdLin, readRm, setReg, setRmReg, Size, wrLin, writeRm } from './operands.js';
+import { getReg, getRmReg, rdLin, readRm, rmwLin, setReg, setRmReg, Size, wrLin, writeRm } from './operands.js';
 
 // MOV r/m, reg and reg, r/m: the hottest instructions there are, so the 32-bit forms are spelled out.
 def(0x88, { name: 'mov', modrm: true, h: (c, i) => writeRm(c, i, 1, c.regs8[i.reg8]) });
@@ -89,7 +89,7 @@ function xchgRm(size: Size) {
       setReg(c, i, size, getRmReg(c, i, size));
       setRmReg(c, i, size, a);
     } else {
-      const lin = memLin(c, i, size, true);
+      const lin = rmwLin(c, i, size);
       const m = rdLin(c, lin, size);
       wrLin(c, lin, size, a);
       setReg(c, i, size, m);
@@ -175,16 +175,9 @@ function xadd(size: Size) {
       setReg(c, i, size, dst);
       setRmReg(c, i, size, sum);
     } else {
-      const lin = memLin(c, i, size, true);
+      const lin = rmwLin(c, i, size);
       const dst = rdLin(c, lin, size);
-      const saved = c.getEflags();
-      const sum = alu(c, 0, size, dst, src);
-      try {
-        wrLin(c, lin, size, sum);
-      } catch (e) {
-        c.setEflags(saved);
-        throw e;
-      }
+      wrLin(c, lin, size, alu(c, 0, size, dst, src));
       setReg(c, i, size, dst);
     }
   };
@@ -198,7 +191,7 @@ function cmpxchg(size: Size) {
     const acc = (size === 4 ? c.regs[0] : size === 2 ? c.regs16[0] : c.regs8[0]) & accMask;
     let lin = 0, dst: number;
     if (i.mod === 3) dst = getRmReg(c, i, size);
-    else dst = rdLin(c, (lin = memLin(c, i, size, true)), size);
+    else dst = rdLin(c, (lin = rmwLin(c, i, size)), size);
     const equal = ((acc ^ dst) & accMask) === 0;
     // The destination is written either way (the bus cycle is a locked read-modify-write).
     const result = equal ? getReg(c, i, size) : dst;
@@ -218,13 +211,10 @@ def(0x1b1, { name: 'cmpxchg', modrm: true, lockable: true, h16: cmpxchg(2), h32:
 defGroup(0x1c7, 1, {
     name: 'cmpxchg8b', memOnly: true, lockable: true,
     h: (c, i) => {
-      const lin = memLin(c, i, 8, true);
+      const lin = rmwLin(c, i, 8);
       const lo = c.rd32(lin), hi = c.rd32((lin + 4) | 0);
       const equal = lo === c.regs[0] && hi === c.regs[2];
       const nlo = equal ? c.regs[3] : lo, nhi = equal ? c.regs[1] : hi;
-      // Probe both halves for write before committing either.
-      c.translate(lin, 1);
-      c.translate((lin + 7) | 0, 1);
       c.wr32(lin, nlo);
       c.wr32((lin + 4) | 0, nhi);
       c.setFlagBits(ZF, equal ? ZF : 0);

@@ -65,6 +65,11 @@ export function memLin(c: Cpu, i: Insn, size: number, write: boolean): number {
   return c.lin(i.seg, ea(c, i), size, write);
 }
 
+/** Linear address of a read-modify-write memory operand, writability checked up front. */
+export function rmwLin(c: Cpu, i: Insn, size: number): number {
+  return c.rmw(i.seg, ea(c, i), size);
+}
+
 export function readRm(c: Cpu, i: Insn, size: Size): number {
   if (i.mod === 3) return getRmReg(c, i, size);
   return rdLin(c, c.lin(i.seg, ea(c, i), size, false), size);

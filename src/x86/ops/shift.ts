@@ -7,7 +7,7 @@ import { CF, OF } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../decoder.js';
 import { defGroup, def, Imm } from '../opcodes.js';
-import { getReg, getRmReg, maskOf, memLin, rdLin, setRmReg, Size, wrLin } from './operands.js';
+import { getReg, getRmReg, maskOf, rdLin, rmwLin, setRmReg, Size, wrLin } from './operands.js';
 
 /** Flags of a shift: CF and OF given, SF ZF PF from the result, AF cleared. */
 function shiftFlags(c: Cpu, size: Size, r: number, cf: number, of: number): void {
@@ -93,7 +93,7 @@ function shiftGroup(op: number, size: Size, count: (c: Cpu, i: Insn) => number) 
       if (n === 0) return;
       setRmReg(c, i, size, shiftOp(c, op, size, getRmReg(c, i, size), n));
     } else {
-      const lin = memLin(c, i, size, true);
+      const lin = rmwLin(c, i, size);
       const a = rdLin(c, lin, size);
       if (n === 0) return;
       wrLin(c, lin, size, shiftOp(c, op, size, a, n));
@@ -126,7 +126,7 @@ function doubleShift(left: boolean, size: Size, count: (c: Cpu, i: Insn) => numb
     const src = getReg(c, i, size);
     let lin = 0, a: number;
     if (i.mod === 3) a = getRmReg(c, i, size);
-    else a = rdLin(c, (lin = memLin(c, i, size, true)), size);
+    else a = rdLin(c, (lin = rmwLin(c, i, size)), size);
     if (n === 0) return;
     let r: number, cf: number;
     const top = size * 8 - 1;

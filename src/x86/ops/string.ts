@@ -8,6 +8,7 @@
  */
 import { DF, ES, ESI, EDI, ECX } from '../constants.js';
 import type { Cpu } from '../cpu.js';
+import { TLB_CODE, TLB_NOT_RAM } from '../cpu.js';
 import type { Insn } from '../decoder.js';
 import { checkIo } from './io.js';
 import { alu } from './alu.js';
@@ -93,6 +94,46 @@ function once(c: Cpu, kind: number, size: Size, i: Insn, step: number): boolean 
   }
 }
 
+/**
+ * REP MOVS / REP STOS forward over RAM through flat segments: whole runs
+ * that stay inside one source and one destination page are done as one copy
+ * or fill. Returns the number of elements done (0: take the exact path).
+ * Overlapping forward copies (dst just above src), MMIO and frames holding
+ * code keep the element-by-element semantics.
+ */
+function bulk(c: Cpu, kind: number, size: Size, i: Insn, count: number): number {
+  if (!i.a32 || c.flags & DF || c.segFlat[ES] === 0) return 0;
+  const di = c.regs[EDI];
+  const dLeft = (0x1000 - (di & 0xfff)) / size;
+  let n = Math.min(count, Math.floor(dLeft));
+  if (n < 2) return 0;
+  const de = c.translate(di, 1);
+  if (de & (TLB_NOT_RAM | TLB_CODE)) return 0;
+  const dst = (de & ~0xfff) | (di & 0xfff);
+  if (kind === STOS) {
+    const v = size === 4 ? c.regs[0] : size === 2 ? c.regs16[0] : c.regs8[0];
+    if (size === 1) c.u8.fill(v, dst, dst + n);
+    else if (size === 4 && (dst & 3) === 0) new Int32Array(c.u8.buffer, dst, n).fill(v);
+    else for (let k = 0; k < n; k++) size === 4 ? c.dv.setInt32(dst + k * 4, v, true) : c.dv.setUint16(dst + k * 2, v, true);
+    c.regs[EDI] = (di + n * size) | 0;
+  } else {
+    if (c.segFlat[i.seg] === 0) return 0;
+    const si = c.regs[ESI];
+    n = Math.min(n, Math.floor((0x1000 - (si & 0xfff)) / size));
+    if (n < 2) return 0;
+    const se = c.translate(si, 0);
+    if (se & TLB_NOT_RAM) return 0;
+    const src = (se & ~0xfff) | (si & 0xfff);
+    const bytes = n * size;
+    if (dst > src && dst < src + bytes) return 0;
+    c.u8.copyWithin(dst, src, src + bytes);
+    c.regs[ESI] = (si + bytes) | 0;
+    c.regs[EDI] = (di + bytes) | 0;
+  }
+  c.regs[ECX] = (count - n) | 0;
+  return n;
+}
+
 function stringOp(kind: number, size: Size) {
   return (c: Cpu, i: Insn): void => {
     if (kind === INS || kind === OUTS) checkIo(c, c.regs16[4], size);
@@ -105,6 +146,16 @@ function stringOp(kind: number, size: Size) {
     let count = a32 ? c.regs[ECX] >>> 0 : c.regs16[ECX << 1];
     if (count === 0) return;
     const conditional = kind === CMPS || kind === SCAS;
+    if (kind === MOVS || kind === STOS) {
+      // Bulk runs first; the exact loop below finishes what they leave.
+      for (let budget = REP_CHUNK; count > 0 && budget > 0; ) {
+        const done = bulk(c, kind, size, i, count);
+        if (done === 0) break;
+        count -= done;
+        budget -= done;
+      }
+      if (count === 0) return;
+    }
     for (let n = 0; n < REP_CHUNK; n++) {
       const go = once(c, kind, size, i, step);
       count--;
