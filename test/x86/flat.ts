@@ -8,7 +8,7 @@
  * HLT, which at CPL 3 raises #GP: reaching it is how a case ends normally.
  */
 import { Cpu, Exit } from '../../src/x86/cpu.js';
-import { GuestMemory } from '../../src/x86/memory.js';
+import { GuestMemory, IoBus } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 
 export const CODE_BASE = 0x00100000, DATA_BASE = 0x00200000, STACK_TOP = 0x00300000;
@@ -24,6 +24,8 @@ export interface FlatCase {
   fpu?: Uint8Array;
   /** Instruction budget before the run counts as a hang (default 2 million). */
   maxSteps?: number;
+  /** Run the code at CPL 0 (ring-0 flat segments) instead of CPL 3; the final HLT then halts. */
+  ring0?: boolean;
 }
 
 export interface FlatResult {
@@ -44,10 +46,12 @@ const MAX_STEPS = 2_000_000;
 
 export class FlatMachine {
   readonly mem = new GuestMemory(4 << 20);
-  readonly cpu = new Cpu(this.mem);
+  readonly cpu: Cpu;
   private readonly view = new DataView(this.mem.buffer);
 
-  constructor() {
+  /** `bus` answers port I/O and MMIO (default: nothing there). */
+  constructor(bus?: IoBus) {
+    this.cpu = new Cpu(this.mem, bus);
     const v = this.view;
     const gdt: [number, number][] = [
       [0, 0],
@@ -69,6 +73,7 @@ export class FlatMachine {
     }
     v.setInt32(TSS + 4, KSTACK_TOP, true); // ESP0
     v.setInt32(TSS + 8, KDATA, true); // SS0
+    v.setUint16(TSS + 0x66, 0x68, true); // I/O map base past the limit: no port is allowed at CPL 3
     // Prologue: FRSTOR [FPU_IMAGE]; JMP CODE_BASE
     const pro = [0xdd, 0x25, ...le32(FPU_IMAGE), 0xe9, ...le32(CODE_BASE - (PROLOGUE + 11))];
     this.mem.load(PROLOGUE, Uint8Array.from(pro));
@@ -95,9 +100,15 @@ export class FlatMachine {
     cpu.trBase = TSS;
     cpu.trLimit = 0x67;
     cpu.trAttr = 0x8b;
-    cpu.setSegCache(CS, UCODE, 0, -1, 0xc0fb);
-    for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, UDATA, 0, -1, 0xc0f3);
-    cpu.setCpl(3);
+    if (t.ring0) {
+      cpu.setSegCache(CS, KCODE, 0, -1, 0xc09b);
+      for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, KDATA, 0, -1, 0xc093);
+      cpu.setCpl(0);
+    } else {
+      cpu.setSegCache(CS, UCODE, 0, -1, 0xc0fb);
+      for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, UDATA, 0, -1, 0xc0f3);
+      cpu.setCpl(3);
+    }
     for (let r = 0; r < 8; r++) cpu.regs[r] = t.regs[r];
     cpu.setEflags((t.eflags & 0x0cd5) | 0x202);
     if (t.fpu) {
@@ -111,7 +122,9 @@ export class FlatMachine {
     let exception: number | null = null;
     let eip = cpu.eip, eflags = cpu.getEflags();
     const regs = Array.from(cpu.regs, (x) => x >>> 0);
-    if (exit === Exit.Halt && cpu.cpl === 0) {
+    if (exit === Exit.Halt && t.ring0 && cpu.eip === end + 1 && cpu.segSel[CS] === KCODE) {
+      eip = end;
+    } else if (exit === Exit.Halt && cpu.cpl === 0) {
       const vector = (cpu.eip - 1 - STUBS) >> 4;
       // Ring-0 frame: [error code], EIP, CS, EFLAGS, ESP, SS.
       let sp = cpu.regs[4];
