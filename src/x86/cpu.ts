@@ -25,6 +25,7 @@ import { GuestMemory, IoBus, NullBus, PAGE_SHIFT } from './memory.js';
 import { Fpu } from './fpu.js';
 import type { Block } from './decoder.js';
 import { decodeBlock } from './decoder.js';
+import { compileBlock, HOT_THRESHOLD } from './jit.js';
 import { deliverEvent, EventKind } from './interrupts.js';
 import { CpuidPolicy, DEFAULT_POLICY } from './msr.js';
 import './ops/index.js';
@@ -142,6 +143,9 @@ export class Cpu {
   excVector = 0;
   excError = -1;
 
+  /** Index of the faulting instruction in a compiled block (set by jit.ts code). */
+  faultIndex = 0;
+
   /** Instructions retired since reset. */
   icount = 0;
 
@@ -177,12 +181,16 @@ export class Cpu {
   currentBlock: Block | null = null;
 
   readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly i32: Int32Array;
   readonly dv: DataView;
 
   constructor(mem: GuestMemory, bus: IoBus = new NullBus()) {
     this.mem = mem;
     this.bus = bus;
     this.u8 = mem.u8;
+    this.u16 = new Uint16Array(mem.buffer, 0, mem.bytes >>> 1);
+    this.i32 = new Int32Array(mem.buffer, 0, mem.bytes >>> 2);
     this.dv = mem.dv;
     this.codeFrames = new Uint16Array(mem.buffer.byteLength >>> PAGE_SHIFT);
     this.reset();
@@ -415,7 +423,8 @@ export class Cpu {
     } else if (!this.protectedMode) {
       // Real mode keeps the cached limit and attributes ("unreal mode"), except that CS is reset
       // to a 16-bit segment by a far transfer; a fresh CPU has 64 KiB read/write segments.
-      if (this.segAttr[seg] === 0 || seg === CS) {
+      // A register nulled in protected mode (unusable) becomes usable again too.
+      if (this.segAttr[seg] === 0 || this.segAttr[seg] & ATTR_UNUSABLE || seg === CS) {
         this.segLimit[seg] = 0xffff;
         this.segAttr[seg] = (seg === CS ? 0x1b : 0x13) | ATTR_S | ATTR_P;
       }
@@ -576,18 +585,21 @@ export class Cpu {
     return this.rdSlow(lin, 1);
   }
 
+  // Aligned accesses use the 16/32-bit views; unaligned ones within a page use the DataView.
   rd16(lin: number): number {
     const e = this.tlb[lin >>> 12];
-    if ((e & this.rdMask) === this.rdWant && (lin & 0xfff) !== 0xfff) {
-      return this.dv.getUint16((e & ~0xfff) | (lin & 0xfff), true);
+    if ((e & this.rdMask) === this.rdWant) {
+      if ((lin & 1) === 0) return this.u16[((e & ~0xfff) | (lin & 0xfff)) >>> 1];
+      if ((lin & 0xfff) !== 0xfff) return this.dv.getUint16((e & ~0xfff) | (lin & 0xfff), true);
     }
     return this.rdSlow(lin, 2);
   }
 
   rd32(lin: number): number {
     const e = this.tlb[lin >>> 12];
-    if ((e & this.rdMask) === this.rdWant && (lin & 0xfff) <= 0xffc) {
-      return this.dv.getInt32((e & ~0xfff) | (lin & 0xfff), true);
+    if ((e & this.rdMask) === this.rdWant) {
+      if ((lin & 3) === 0) return this.i32[((e & ~0xfff) | (lin & 0xfff)) >>> 2];
+      if ((lin & 0xfff) <= 0xffc) return this.dv.getInt32((e & ~0xfff) | (lin & 0xfff), true);
     }
     return this.rdSlow(lin, 4);
   }
@@ -603,18 +615,30 @@ export class Cpu {
 
   wr16(lin: number, v: number): void {
     const e = this.tlb[lin >>> 12];
-    if ((e & this.wrMask) === this.wrWant && (lin & 0xfff) !== 0xfff) {
-      this.dv.setUint16((e & ~0xfff) | (lin & 0xfff), v, true);
-      return;
+    if ((e & this.wrMask) === this.wrWant) {
+      if ((lin & 1) === 0) {
+        this.u16[((e & ~0xfff) | (lin & 0xfff)) >>> 1] = v;
+        return;
+      }
+      if ((lin & 0xfff) !== 0xfff) {
+        this.dv.setUint16((e & ~0xfff) | (lin & 0xfff), v, true);
+        return;
+      }
     }
     this.wrSlow(lin, 2, v);
   }
 
   wr32(lin: number, v: number): void {
     const e = this.tlb[lin >>> 12];
-    if ((e & this.wrMask) === this.wrWant && (lin & 0xfff) <= 0xffc) {
-      this.dv.setInt32((e & ~0xfff) | (lin & 0xfff), v, true);
-      return;
+    if ((e & this.wrMask) === this.wrWant) {
+      if ((lin & 3) === 0) {
+        this.i32[((e & ~0xfff) | (lin & 0xfff)) >>> 2] = v;
+        return;
+      }
+      if ((lin & 0xfff) <= 0xffc) {
+        this.dv.setInt32((e & ~0xfff) | (lin & 0xfff), v, true);
+        return;
+      }
     }
     this.wrSlow(lin, 4, v);
   }
@@ -964,6 +988,7 @@ export class Cpu {
     this.exitReason = Exit.Budget;
     let insns: Block['insns'] | null = null;
     let k = 0;
+    let compiled = false;
     let prev: Block | null = null;
     for (;;) {
       try {
@@ -1005,24 +1030,31 @@ export class Cpu {
             continue;
           }
           insns = b.insns;
-          const last = insns.length - 1;
           this.currentBlock = b;
           this.blockAbort = false;
-          // EIP is only stored for the last instruction (and on an abort or a fault):
-          // handlers in the middle of a block never read it.
-          for (k = 0; k < last; k++) {
-            const i = insns[k];
-            i.exec(this, i);
-            if (this.blockAbort) break;
-          }
-          if (k === last) {
-            const i = insns[k];
-            this.eip = i.next;
-            i.exec(this, i);
+          if (b.fn !== null) {
+            compiled = true;
+            k = b.fn(this);
           } else {
-            this.eip = insns[k].next;
+            compiled = false;
+            if (++b.hits === HOT_THRESHOLD && b.cacheable) b.fn = compileBlock(b);
+            const last = insns.length - 1;
+            // EIP is only stored for the last instruction (and on an abort or a fault):
+            // handlers in the middle of a block never read it.
+            for (k = 0; k < last; k++) {
+              const i = insns[k];
+              i.exec(this, i);
+              if (this.blockAbort) break;
+            }
+            if (k === last) {
+              const i = insns[k];
+              this.eip = i.next;
+              i.exec(this, i);
+            } else {
+              this.eip = insns[k].next;
+            }
+            k++;
           }
-          k++;
           this.icount += k;
           insns = null;
           prev = this.blockAbort || !b.valid ? null : b;
@@ -1032,6 +1064,7 @@ export class Cpu {
       } catch (e) {
         if (e !== FAULT) throw e;
         if (insns !== null) {
+          if (compiled) k = this.faultIndex;
           this.icount += k;
           this.eip = insns[k].eip;
           insns = null;

@@ -14,6 +14,7 @@ import { CS, DS, ES, FS, GS, SS, EBP, ESP } from './constants.js';
 import type { Cpu } from './cpu.js';
 import { FAULT } from './cpu.js';
 import { Imm, OPS, OpSpec, OpEntry } from './opcodes.js';
+import type { CompiledBlock } from './jit.js';
 
 export type Handler = (c: Cpu, i: Insn) => void;
 
@@ -68,6 +69,9 @@ export class Block {
   next2: Block | null = null;
   next2Eip = 0;
   next2Gen = -1;
+  /** Executions so far, and the compiled form once the block is hot (jit.ts). */
+  hits = 0;
+  fn: CompiledBlock | null = null;
 }
 
 function raiseUd(c: Cpu): void {
