@@ -91,7 +91,7 @@ export class FlatMachine {
     if (t.stack) mem.load(STACK_TOP - 4096, t.stack);
 
     cpu.reset();
-    cpu.setCr0(0x00000011); // PE, ET
+    cpu.setCr0(0x00000031); // PE, ET, NE: x87 errors raise #MF, as in a Linux process
     cpu.gdtBase = GDT;
     cpu.gdtLimit = 6 * 8 - 1;
     cpu.idtBase = IDT;

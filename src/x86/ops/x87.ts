@@ -26,6 +26,7 @@ class Host implements FpuHost {
   get insnEip(): number { return this.i.eip; }
   get dataSel(): number { return this.c.segSel[this.i.seg]; }
   get dataOffset(): number { return this.offset; }
+  setAx(v: number): void { this.c.regs16[0] = v; }
   getEflags(): number { return this.c.getEflags(); }
   setEflags(v: number): void { this.c.setEflags(v); }
   mathFault(): void {
