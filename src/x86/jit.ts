@@ -24,7 +24,7 @@ import type { Block } from './decoder.js';
  * bytecode interpreter and only beats our interpreter loop once V8 has
  * optimized it, so only blocks that will run many more times are worth it.
  */
-export const HOT_THRESHOLD = 1000;
+export const HOT_THRESHOLD = 10000;
 
 export type CompiledBlock = (c: Cpu) => number;
 
