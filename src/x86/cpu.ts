@@ -203,6 +203,11 @@ export class Cpu {
     this.eip = 0xfff0;
     this.flags = EFLAGS_FIXED;
     this.lazyMask = 0;
+    // RESET gives every cache a 64 KiB read/write segment, whatever it held (CR0.PE may still be set here).
+    for (let s = 0; s < 6; s++) {
+      this.segLimit[s] = 0xffff;
+      this.segAttr[s] = s === CS ? 0x9b : 0x93;
+    }
     for (let s = 0; s < 6; s++) this.loadRealSeg(s, 0);
     this.segSel[CS] = 0xf000;
     this.segBase[CS] = 0xffff0000 | 0;

@@ -3,11 +3,34 @@
  * registers in every mode with the protected-mode checks, LDTR and TR, and
  * the descriptor-inspection instructions (LAR LSL VERR VERW).
  */
-import { ATTR_UNUSABLE, GP, NP, SS, SS_FAULT, TS } from './constants.js';
+import { ATTR_S, ATTR_UNUSABLE, CS, DS, ES, FS, GP, GS, NP, SS, SS_FAULT } from './constants.js';
 import type { Cpu } from './cpu.js';
 
 /** The descriptor last read by `fetchDescriptor`: its two dwords and where it lives. */
 export const desc = { lo: 0, hi: 0, addr: 0 };
+
+/** A descriptor kept past the next `fetchDescriptor` (far transfers look at several). */
+export interface Descriptor {
+  lo: number;
+  hi: number;
+  addr: number;
+}
+
+// System descriptor types, as `descType` returns them (S = 0).
+export const TSS16_AVAIL = 0x01;
+export const LDT_TYPE = 0x02;
+export const TSS16_BUSY = 0x03;
+export const CALL_GATE16 = 0x04;
+export const TASK_GATE = 0x05;
+export const INT_GATE16 = 0x06;
+export const TRAP_GATE16 = 0x07;
+export const TSS32_AVAIL = 0x09;
+export const TSS32_BUSY = 0x0b;
+export const CALL_GATE32 = 0x0c;
+export const INT_GATE32 = 0x0e;
+export const TRAP_GATE32 = 0x0f;
+/** The busy bit of a TSS descriptor's high dword. */
+export const TSS_BUSY_BIT = 0x200;
 
 /**
  * Read the descriptor for `sel` from the GDT or LDT into `desc`.
@@ -29,6 +52,11 @@ export function fetchDescriptor(c: Cpu, sel: number): boolean {
   desc.lo = c.rdSys32(desc.addr);
   desc.hi = c.rdSys32((desc.addr + 4) | 0);
   return true;
+}
+
+/** `fetchDescriptor` into a fresh record, or null when the selector is outside its table. */
+export function readDescriptor(c: Cpu, sel: number): Descriptor | null {
+  return fetchDescriptor(c, sel) ? { lo: desc.lo, hi: desc.hi, addr: desc.addr } : null;
 }
 
 export function descBase(lo: number, hi: number): number {
@@ -54,11 +82,36 @@ export function descPresent(hi: number): boolean {
   return (hi & 0x8000) !== 0;
 }
 
+/** The 5-bit type: S (0x10), then code (8), conforming/expand-down (4), readable/writable (2), accessed (1). */
+export function descType(hi: number): number {
+  return (hi >>> 8) & 0x1f;
+}
+
+export function isCodeType(type: number): boolean {
+  return (type & 0x18) === 0x18;
+}
+
+export function isConformingCode(type: number): boolean {
+  return (type & 0x1c) === 0x1c;
+}
+
+export function isWritableData(type: number): boolean {
+  return (type & 0x1a) === 0x12;
+}
+
 /** Set the accessed bit of the descriptor last fetched, as the processor does on a load. */
 export function markAccessed(c: Cpu): void {
   if (!(desc.hi & 0x100)) {
     desc.hi |= 0x100;
-    c.supervisor(() => c.wr32((desc.addr + 4) | 0, desc.hi));
+    c.wrSys32((desc.addr + 4) | 0, desc.hi);
+  }
+}
+
+/** Set the accessed bit of a kept descriptor. */
+export function markDescAccessed(c: Cpu, d: Descriptor): void {
+  if (!(d.hi & 0x100)) {
+    d.hi |= 0x100;
+    c.wrSys32((d.addr + 4) | 0, d.hi);
   }
 }
 
@@ -67,9 +120,32 @@ export function loadFromDesc(c: Cpu, seg: number, sel: number): void {
   c.setSegCache(seg, sel, descBase(desc.lo, desc.hi), descLimit(desc.lo, desc.hi), descAttr(desc.hi));
 }
 
+/** Load a segment cache from a kept descriptor. */
+export function loadCache(c: Cpu, seg: number, sel: number, d: Descriptor): void {
+  c.setSegCache(seg, sel, descBase(d.lo, d.hi), descLimit(d.lo, d.hi), descAttr(d.hi));
+}
+
 /** A null selector in DS/ES/FS/GS: loadable, but any access through it faults. */
 export function loadNull(c: Cpu, seg: number, sel: number): void {
   c.setSegCache(seg, sel, 0, 0, ATTR_UNUSABLE);
+}
+
+/**
+ * After a return to an outer privilege level (RET, IRET): a data segment
+ * register the new CPL could not have loaded (DPL < CPL, data or
+ * non-conforming code) is nulled so the outer level cannot use it.
+ */
+export function nullInaccessibleSegments(c: Cpu): void {
+  for (const s of [ES, DS, FS, GS]) {
+    const attr = c.segAttr[s];
+    if (attr & ATTR_UNUSABLE) {
+      loadNull(c, s, 0);
+      continue;
+    }
+    const dpl = (attr >> 5) & 3;
+    const conforming = (attr & 0x1c) === 0x1c;
+    if (!conforming && dpl < c.cpl) loadNull(c, s, 0);
+  }
 }
 
 /** MOV/POP Sreg, LDS...: load a data or stack segment register (not CS). */
@@ -83,9 +159,8 @@ export function loadSegment(c: Cpu, seg: number, sel: number): void {
   if (seg === SS) {
     if ((sel & 0xfffc) === 0) c.raise(GP, 0);
     if (rpl !== cpl || !fetchDescriptor(c, sel)) c.raise(GP, sel & 0xfffc);
-    const type = (desc.hi >>> 8) & 0x1f;
     // Writable data segment at DPL == CPL.
-    if ((type & 0x1a) !== 0x12 || descDpl(desc.hi) !== cpl) c.raise(GP, sel & 0xfffc);
+    if (!isWritableData(descType(desc.hi)) || descDpl(desc.hi) !== cpl) c.raise(GP, sel & 0xfffc);
     if (!descPresent(desc.hi)) c.raise(SS_FAULT, sel & 0xfffc);
   } else {
     if ((sel & 0xfffc) === 0) {
@@ -93,12 +168,11 @@ export function loadSegment(c: Cpu, seg: number, sel: number): void {
       return;
     }
     if (!fetchDescriptor(c, sel)) c.raise(GP, sel & 0xfffc);
-    const type = (desc.hi >>> 8) & 0x1f;
+    const type = descType(desc.hi);
     // Data, or readable code.
     if (!(type & 0x10) || (type & 0x0a) === 0x08) c.raise(GP, sel & 0xfffc);
     // Data and non-conforming code need max(CPL, RPL) <= DPL.
-    const conformingCode = (type & 0x0c) === 0x0c;
-    if (!conformingCode && (rpl > descDpl(desc.hi) || cpl > descDpl(desc.hi))) c.raise(GP, sel & 0xfffc);
+    if (!isConformingCode(type) && (rpl > descDpl(desc.hi) || cpl > descDpl(desc.hi))) c.raise(GP, sel & 0xfffc);
     if (!descPresent(desc.hi)) c.raise(NP, sel & 0xfffc);
   }
   markAccessed(c);
@@ -115,7 +189,7 @@ export function lldt(c: Cpu, sel: number): void {
     return;
   }
   if (sel & 4 || !fetchDescriptor(c, sel)) c.raise(GP, sel & 0xfffc);
-  if (((desc.hi >>> 8) & 0x1f) !== 0x02) c.raise(GP, sel & 0xfffc);
+  if (descType(desc.hi) !== LDT_TYPE) c.raise(GP, sel & 0xfffc);
   if (!descPresent(desc.hi)) c.raise(NP, sel & 0xfffc);
   c.ldtSel = sel;
   c.ldtBase = descBase(desc.lo, desc.hi);
@@ -127,34 +201,64 @@ export function ltr(c: Cpu, sel: number): void {
   sel &= 0xffff;
   if ((sel & 0xfffc) === 0) c.raise(GP, 0);
   if (sel & 4 || !fetchDescriptor(c, sel)) c.raise(GP, sel & 0xfffc);
-  const type = (desc.hi >>> 8) & 0x1f;
+  const type = descType(desc.hi);
   // Available 16- or 32-bit TSS.
-  if (type !== 0x01 && type !== 0x09) c.raise(GP, sel & 0xfffc);
+  if (type !== TSS16_AVAIL && type !== TSS32_AVAIL) c.raise(GP, sel & 0xfffc);
   if (!descPresent(desc.hi)) c.raise(NP, sel & 0xfffc);
-  desc.hi |= 0x200; // busy
-  c.supervisor(() => c.wr32((desc.addr + 4) | 0, desc.hi));
+  desc.hi |= TSS_BUSY_BIT;
+  c.wrSys32((desc.addr + 4) | 0, desc.hi);
   c.trSel = sel;
   c.trBase = descBase(desc.lo, desc.hi);
   c.trLimit = descLimit(desc.lo, desc.hi);
   c.trAttr = descAttr(desc.hi);
 }
 
-/** LAR: access rights (masked as the instruction returns them), or null if not accessible. */
-export function lar(_c: Cpu, _sel: number): number | null {
-  return null;
+/**
+ * Common part of LAR LSL VERR VERW: fetch the descriptor and apply the
+ * privilege rule (conforming code is visible from anywhere, everything else
+ * needs DPL >= CPL and DPL >= RPL). Returns the high dword's type or -1.
+ */
+function inspect(c: Cpu, sel: number, systemTypes: number): number {
+  sel &= 0xffff;
+  if ((sel & 0xfffc) === 0 || !fetchDescriptor(c, sel)) return -1;
+  const type = descType(desc.hi);
+  if (!(type & ATTR_S) && !(systemTypes & (1 << type))) return -1;
+  if (!isConformingCode(type)) {
+    const dpl = descDpl(desc.hi);
+    if (dpl < c.cpl || dpl < (sel & 3)) return -1;
+  }
+  return type;
+}
+
+/** System types LAR reports: TSSs, LDT, call and task gates (not interrupt/trap gates). */
+const LAR_SYSTEM = (1 << TSS16_AVAIL) | (1 << LDT_TYPE) | (1 << TSS16_BUSY) | (1 << CALL_GATE16) | (1 << TASK_GATE) |
+  (1 << TSS32_AVAIL) | (1 << TSS32_BUSY) | (1 << CALL_GATE32);
+/** System types that have a limit for LSL: TSSs and the LDT. */
+const LSL_SYSTEM = (1 << TSS16_AVAIL) | (1 << LDT_TYPE) | (1 << TSS16_BUSY) | (1 << TSS32_AVAIL) | (1 << TSS32_BUSY);
+
+/** LAR: the access-rights bytes of the high dword (type..P, AVL, D/B, G), or null if not accessible. */
+export function lar(c: Cpu, sel: number): number | null {
+  if (inspect(c, sel, LAR_SYSTEM) < 0) return null;
+  return desc.hi & 0x00f0ff00;
 }
 
 /** LSL: the byte-granular segment limit, or null if not accessible. */
-export function lsl(_c: Cpu, _sel: number): number | null {
-  return null;
+export function lsl(c: Cpu, sel: number): number | null {
+  if (inspect(c, sel, LSL_SYSTEM) < 0) return null;
+  return descLimit(desc.lo, desc.hi);
 }
 
-export function verr(_c: Cpu, _sel: number): boolean {
-  return false;
+/** VERR: a data segment or a readable code segment the current privilege may use. */
+export function verr(c: Cpu, sel: number): boolean {
+  const type = inspect(c, sel, 0);
+  return type >= 0 && (!isCodeType(type) || (type & 2) !== 0);
 }
 
-export function verw(_c: Cpu, _sel: number): boolean {
-  return false;
+/** VERW: a writable data segment the current privilege may use. */
+export function verw(c: Cpu, sel: number): boolean {
+  const type = inspect(c, sel, 0);
+  return type >= 0 && isWritableData(type);
 }
 
-void TS;
+/** The segment registers a task switch or a return to virtual-8086 mode reloads, in TSS order. */
+export const TSS_SEGS = [ES, CS, SS, DS, FS, GS] as const;
