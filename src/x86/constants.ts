@@ -49,7 +49,8 @@ export const CR4_PGE = 1 << 7;
 export const CR4_PCE = 1 << 8;
 export const CR4_OSFXSR = 1 << 9;
 /** CR4 bits this CPU implements; setting any other bit is #GP(0). */
-export const CR4_VALID = CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR;
+/** (PVI is absent: CPUID does not claim VME, and CLI/STI do not implement VIF.) */
+export const CR4_VALID = CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR;
 
 export const EFER_NXE = 1 << 11;
 

@@ -18,7 +18,7 @@
  */
 import {
   ARITH_FLAGS, AF, CF, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CS, DF, EFER_NXE, EFLAGS_FIXED, GP, IF, OF, PF,
-  PFV, SF, SS, SS_FAULT, TF, VM, ZF, ATTR_UNUSABLE, ATTR_DB, ATTR_P, DB, NMI, ES, DS, FS, GS,
+  PFV, RF, SF, SS, SS_FAULT, TF, VM, ZF, ATTR_UNUSABLE, ATTR_DB, ATTR_P, DB, NMI, ES, DS, FS, GS,
   ATTR_S,
 } from './constants.js';
 import { GuestMemory, IoBus, NullBus, PAGE_SHIFT } from './memory.js';
@@ -342,7 +342,10 @@ export class Cpu {
     const old = this.flags;
     this.flags = (v & 0x003f7fd5) | EFLAGS_FIXED;
     this.lazyMask = 0;
-    if ((old ^ this.flags) & VM) this.updateCplMasks();
+    if ((old ^ this.flags) & VM) {
+      this.chainGen++;
+      this.updateCplMasks();
+    }
   }
 
   /** Set or clear some arithmetic flags eagerly, keeping the rest. */
@@ -393,7 +396,6 @@ export class Cpu {
 
   /** Recompute everything derived from CPL (TLB permission masks). */
   updateCplMasks(): void {
-    this.chainGen++;
     const user = this.cpl === 3 && this.forceSupervisor === 0;
     this.rdMask = TLB_VALID | TLB_NOT_RAM | (user ? TLB_USER : 0);
     this.rdWant = TLB_VALID | (user ? TLB_USER : 0);
@@ -994,6 +996,7 @@ export class Cpu {
     let insns: Block['insns'] | null = null;
     let k = 0;
     let compiled = false;
+    let deliveries = 0;
     let prev: Block | null = null;
     for (;;) {
       try {
@@ -1028,9 +1031,9 @@ export class Cpu {
               prev.next1Gen = this.chainGen;
             }
           }
-          if (this.flags & TF) {
+          if (this.flags & (TF | RF)) {
             prev = null;
-            this.stepTraced(b);
+            this.stepOne(b);
             if (this.exitReason !== Exit.Budget) return this.exitReason;
             continue;
           }
@@ -1068,6 +1071,8 @@ export class Cpu {
         return Exit.Budget;
       } catch (e) {
         if (e !== FAULT) throw e;
+        // A guest that faults forever without retiring anything must still give the vCPU back.
+        if (++deliveries > budget) return Exit.Budget;
         if (insns !== null) {
           if (compiled) k = this.faultIndex;
           this.icount += k;
@@ -1081,9 +1086,14 @@ export class Cpu {
     }
   }
 
-  /** Single-step one instruction of a block under EFLAGS.TF, then the #DB trap. */
-  private stepTraced(b: Block): void {
+  /**
+   * Run only the block's first instruction: under EFLAGS.TF (then the #DB
+   * single-step trap), or with RF set, which the processor clears once an
+   * instruction completes (unless that instruction loaded EFLAGS itself).
+   */
+  private stepOne(b: Block): void {
     const i = b.insns[0];
+    const before = this.flags;
     try {
       this.eip = i.next;
       i.exec(this, i);
@@ -1094,7 +1104,9 @@ export class Cpu {
       this.deliverFault();
       return;
     }
-    if (this.flags & TF) {
+    if (before & RF && i.op !== 0xcf && i.op !== 0x9d) this.flags &= ~RF;
+    // The trap follows an instruction that began with TF set (not one that just set it).
+    if (before & TF) {
       this.dr[6] |= 0x4000; // BS
       this.deliverTrap(DB);
     }
@@ -1120,8 +1132,7 @@ export class Cpu {
   /** Deliver the fault recorded by `raise()`; EIP already points at the faulting instruction. */
   private deliverFault(): void {
     const vector = this.excVector;
-    const kind = vector === 3 || vector === 4 ? EventKind.SoftwareException : EventKind.Exception;
-    this.deliverEventSafely(vector, this.excError, kind);
+    this.deliverEventSafely(vector, this.excError, EventKind.Exception);
   }
 
   /** Deliver a trap after the instruction completed (EIP is the next instruction). */
@@ -1192,6 +1203,8 @@ export class Cpu {
 
   /** Change CPL (after a privilege-level transfer). */
   setCpl(cpl: number): void {
+    // Fetch permissions depend on CPL: links between blocks made at another CPL are stale.
+    if (cpl !== this.cpl) this.chainGen++;
     this.cpl = cpl;
     this.updateCplMasks();
   }

@@ -45,6 +45,11 @@ export function hasErrorCode(vector: number): boolean {
   return vector === 8 || (vector >= 10 && vector <= 14) || vector === 17;
 }
 
+/** Exceptions reported as faults (the return address is the faulting instruction). */
+function isFaultClass(v: number): boolean {
+  return v === 0 || (v >= 5 && v <= 7) || (v >= 10 && v <= 14) || v === 16 || v === 17 || v === 19;
+}
+
 /** Events delivered from inside the delivery of another (task switches that fault in the new task). */
 let nesting = 0;
 
@@ -72,6 +77,9 @@ export function deliverEvent(c: Cpu, vector: number, errorCode: number, kind: Ev
 function deliverEscalating(c: Cpu, vector: number, errorCode: number, kind: EventKind): void {
   let v = vector, err = errorCode, k = kind;
   for (let depth = 0; ; depth++) {
+    // Fault-class exceptions push EFLAGS with RF set, so that the handler's IRET does not
+    // re-trigger an instruction breakpoint on the restarted instruction (SDM vol. 3, 18.3.1.1).
+    if (k === EventKind.Exception && isFaultClass(v)) c.flags |= RF;
     try {
       deliverOnce(c, v, err, k);
       return;

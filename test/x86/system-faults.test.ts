@@ -73,7 +73,7 @@ test('#SS(0) when a push leaves an expand-down stack segment (ring 3, handler on
   assert.equal(m.run(), Exit.Halt);
   assert.equal(m.haltedVector(), 12);
   // Error code 0, EIP of the second push, and the interrupted SS:ESP.
-  assert.deepEqual(m.stack(6), [0, 0x2000c, 0x1b, 0x2, 0x1000, 0x5b]);
+  assert.deepEqual(m.stack(6), [0, 0x2000c, 0x1b, 0x10002, 0x1000, 0x5b]);
 });
 
 test('segment loads: #NP for a not-present segment, #GP(selector) for wrong types and privileges, #SS for SS', () => {

@@ -58,7 +58,7 @@ test('ring 3 -> ring 0 through an interrupt gate and back with IRET', () => {
   assert.equal(c.segSel[ES], UDATA);
   assert.equal(c.cpl, 0);
   assert.equal(c.regs[4], KSTACK_TOP - 24);
-  assert.deepEqual(m.stack(6), [0, 0x2000e, 0x1b, 0x202, USTACK_TOP, UDATA]);
+  assert.deepEqual(m.stack(6), [0, 0x2000e, 0x1b, 0x10202, USTACK_TOP, UDATA]);
 });
 
 test('call gate to ring 0 copies parameters; RETF 8 returns to ring 3 and pops them on both stacks', () => {
@@ -139,7 +139,7 @@ test('call gate faults: gate DPL, not present, bad inner stack', () => {
       assert.equal(m.r32(TSS + TSS_F.esp), USTACK_TOP, t.name);
       assert.equal(m.r32(TSS + TSS_F.cs), 0x1b, t.name);
     } else {
-      assert.deepEqual(m.stack(6), [t.error, 0x20100, 0x1b, 0x2, USTACK_TOP, UDATA], t.name);
+      assert.deepEqual(m.stack(6), [t.error, 0x20100, 0x1b, 0x10002, USTACK_TOP, UDATA], t.name);
     }
   }
 });

@@ -49,7 +49,7 @@ test('SYSENTER from ring 3 and SYSEXIT back; SYSEXIT at CPL 3 is #GP(0)', () => 
   assert.equal(m.r16(0x6014), UCODE);
   assert.equal(m.r16(0x6018), UDATA);
   assert.equal(m.haltedVector(), 13);
-  assert.deepEqual(m.stack(6), [0, 0x2001e, UCODE, 0x2, USTACK_TOP, UDATA]);
+  assert.deepEqual(m.stack(6), [0, 0x2001e, UCODE, 0x10002, USTACK_TOP, UDATA]);
 });
 
 test('SYSENTER is #GP(0) with a null SYSENTER_CS and in real mode', () => {

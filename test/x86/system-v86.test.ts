@@ -81,7 +81,8 @@ test('v86 mode at IOPL 0: CLI and INT n trap to the ring-0 monitor, which return
 
   assert.equal(m.r32(0x6000), 3, 'three traps: CLI, INT 0x21, HLT');
   // Frames: error code, EIP, CS, EFLAGS, ESP, SS, ES, DS, FS, GS.
-  const rest = [0x20002, 0xffe, V86_SS, 0, V86_DS, 0, 0];
+  // #GP frames: EFLAGS has VM and RF (fault-class exceptions push RF set).
+  const rest = [0x30002, 0xffe, V86_SS, 0, V86_DS, 0, 0];
   assert.deepEqual(m.dwords(0x6100, 10), [0, 0x07, V86_CS, ...rest]);
   assert.deepEqual(m.dwords(0x6128, 10), [0, 0x0c, V86_CS, ...rest]);
   assert.deepEqual(m.dwords(0x6150, 10), [0, 0x14, V86_CS, ...rest]);
@@ -139,5 +140,5 @@ test('v86 mode at IOPL 3: INT n through the IDT and back, CLI, PUSHF and IRET in
   assert.equal(m.r16(0x901a), 0x4321, 'the 16-bit IRET returned to 0011');
   // The #GP frame of the final HLT: IF cleared by CLI, GS kept through the INT/IRET round trip.
   const [err, eip, cs, fl, sp, ss, es, ds, fs, gs] = m.stack(10);
-  assert.deepEqual([err, eip, cs, fl, sp, ss, es, ds, fs, gs], [0, 0x17, V86_CS, 0x23002, 0x1000, V86_SS, 0, V86_DS, 0, 0x0a00]);
+  assert.deepEqual([err, eip, cs, fl, sp, ss, es, ds, fs, gs], [0, 0x17, V86_CS, 0x33002, 0x1000, V86_SS, 0, V86_DS, 0, 0x0a00]);
 });
