@@ -43,14 +43,8 @@ export function farJump(c: Cpu, sel: number, off: number, o32: boolean): void {
       enterCode(c, cs, cd, gateEip, c.cpl);
       return;
     }
-    case TASK_GATE:
-      taskGateTransfer(c, sel, d, TaskSource.Jump);
-      return;
-    case TSS16_AVAIL: case TSS32_AVAIL: case TSS16_BUSY: case TSS32_BUSY:
-      tssTransfer(c, sel, d, TaskSource.Jump);
-      return;
   }
-  c.raise(GP, sel & 0xfffc);
+  taskTransfer(c, sel, d, type, TaskSource.Jump);
 }
 
 export function farCall(c: Cpu, sel: number, off: number, o32: boolean): void {
@@ -88,14 +82,15 @@ export function farCall(c: Cpu, sel: number, off: number, o32: boolean): void {
     case CALL_GATE32:
       callGate(c, sel, d, type);
       return;
-    case TASK_GATE:
-      taskGateTransfer(c, sel, d, TaskSource.Call);
-      return;
-    case TSS16_AVAIL: case TSS32_AVAIL: case TSS16_BUSY: case TSS32_BUSY:
-      tssTransfer(c, sel, d, TaskSource.Call);
-      return;
   }
-  c.raise(GP, sel & 0xfffc);
+  taskTransfer(c, sel, d, type, TaskSource.Call);
+}
+
+/** JMP/CALL to a task gate or a TSS descriptor: a task switch; anything else is #GP(selector). */
+function taskTransfer(c: Cpu, sel: number, d: Descriptor, type: number, source: TaskSource): void {
+  if (type === TASK_GATE) taskGateTransfer(c, sel, d, source);
+  else if (type === TSS16_AVAIL || type === TSS32_AVAIL || type === TSS16_BUSY || type === TSS32_BUSY) tssTransfer(c, sel, d, source);
+  else c.raise(GP, sel & 0xfffc);
 }
 
 /** The descriptor a far JMP/CALL names: #GP(0) for a null selector, #GP(sel) outside the table. */

@@ -22,12 +22,15 @@ export function iret(c: Cpu, o32: boolean): void {
   c.nmiBlocked = false;
 }
 
+/** EIP, CS and EFLAGS from the top of the stack, checked readable first (nothing is popped). */
+function iretFrame(c: Cpu, size: 2 | 4): [number, number, number] {
+  checkStackRead(c, 0, 3 * size);
+  return [peek(c, 0, size), peek(c, size, size) & 0xffff, peek(c, 2 * size, size)];
+}
+
 function realIret(c: Cpu, o32: boolean): void {
   const size = o32 ? 4 : 2;
-  checkStackRead(c, 0, 3 * size);
-  const eip = peek(c, 0, size);
-  const cs = peek(c, size, size) & 0xffff;
-  const fl = peek(c, 2 * size, size);
+  const [eip, cs, fl] = iretFrame(c, size);
   if ((eip >>> 0) > 0xffff) c.gp(0);
   c.adjustSp(3 * size);
   c.loadRealSeg(CS, cs);
@@ -41,10 +44,7 @@ function realIret(c: Cpu, o32: boolean): void {
 function v86Iret(c: Cpu, o32: boolean): void {
   if ((c.flags & IOPL) !== IOPL) c.gp(0);
   const size = o32 ? 4 : 2;
-  checkStackRead(c, 0, 3 * size);
-  const eip = peek(c, 0, size);
-  const cs = peek(c, size, size) & 0xffff;
-  const fl = peek(c, 2 * size, size);
+  const [eip, cs, fl] = iretFrame(c, size);
   if ((eip >>> 0) > 0xffff) c.gp(0);
   const old = c.getEflags();
   const keep = o32 ? VM | IOPL | VIP | VIF : ~0xffff | IOPL;
@@ -56,10 +56,7 @@ function v86Iret(c: Cpu, o32: boolean): void {
 
 function protectedIret(c: Cpu, o32: boolean): void {
   const size = o32 ? 4 : 2;
-  checkStackRead(c, 0, 3 * size);
-  const eip = peek(c, 0, size);
-  const sel = peek(c, size, size) & 0xffff;
-  const fl = peek(c, 2 * size, size);
+  const [eip, sel, fl] = iretFrame(c, size);
   if (o32 && fl & VM && c.cpl === 0) {
     returnToV86(c, eip, sel, fl);
     return;
