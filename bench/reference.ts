@@ -53,7 +53,7 @@ function compute(iter: number): number {
   return mix(h, gsum);
 }
 
-const WALK_WORDS = 1 << 20, CHASE_LEN = 1 << 18, CHASE_STEPS = 65536;
+const WALK_WORDS = 1 << 17, CHASE_LEN = 1 << 16, CHASE_STEPS = 65536;
 
 function memoryPhase(iterations: number): number {
   const walk = new Uint32Array(WALK_WORDS);
