@@ -114,7 +114,8 @@ function bulk(c: Cpu, kind: number, size: Size, i: Insn, count: number): number 
     const v = size === 4 ? c.regs[0] : size === 2 ? c.regs16[0] : c.regs8[0];
     if (size === 1) c.u8.fill(v, dst, dst + n);
     else if (size === 4 && (dst & 3) === 0) new Int32Array(c.u8.buffer, dst, n).fill(v);
-    else for (let k = 0; k < n; k++) size === 4 ? c.dv.setInt32(dst + k * 4, v, true) : c.dv.setUint16(dst + k * 2, v, true);
+    else if (size === 4) for (let k = 0; k < n; k++) c.dv.setInt32(dst + k * 4, v, true);
+    else for (let k = 0; k < n; k++) c.dv.setUint16(dst + k * 2, v, true);
     c.regs[EDI] = (di + n * size) | 0;
   } else {
     if (c.segFlat[i.seg] === 0) return 0;
