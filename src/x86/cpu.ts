@@ -18,7 +18,7 @@
  */
 import {
   ARITH_FLAGS, AF, CF, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CS, DF, EFER_NXE, EFLAGS_FIXED, GP, IF, OF, PF,
-  PFV, RF, SF, SS, SS_FAULT, TF, VM, ZF, ATTR_UNUSABLE, ATTR_DB, ATTR_P, DB, NMI, ES, DS, FS, GS,
+  PFV, RF, SF, SS, SS_FAULT, TF, VM, ZF, ATTR_UNUSABLE, ATTR_DB, ATTR_P, DB, NMI,
   ATTR_S,
 } from './constants.js';
 import { GuestMemory, IoBus, NullBus, PAGE_SHIFT } from './memory.js';
@@ -650,49 +650,21 @@ export class Cpu {
     this.wrSlow(lin, 4, v);
   }
 
-  /** Read with supervisor rights (descriptor tables, TSS, IDT), whatever the CPL. */
+  /** Accesses with supervisor rights (descriptor tables, TSS, IDT), whatever the CPL. */
   rdSys32(lin: number): number {
-    this.forceSupervisor++;
-    this.updateCplMasks();
-    try {
-      return this.rd32(lin);
-    } finally {
-      this.forceSupervisor--;
-      this.updateCplMasks();
-    }
+    return this.supervisor(() => this.rd32(lin));
   }
 
   rdSys16(lin: number): number {
-    this.forceSupervisor++;
-    this.updateCplMasks();
-    try {
-      return this.rd16(lin);
-    } finally {
-      this.forceSupervisor--;
-      this.updateCplMasks();
-    }
+    return this.supervisor(() => this.rd16(lin));
   }
 
   wrSys32(lin: number, v: number): void {
-    this.forceSupervisor++;
-    this.updateCplMasks();
-    try {
-      this.wr32(lin, v);
-    } finally {
-      this.forceSupervisor--;
-      this.updateCplMasks();
-    }
+    this.supervisor(() => this.wr32(lin, v));
   }
 
   wrSys16(lin: number, v: number): void {
-    this.forceSupervisor++;
-    this.updateCplMasks();
-    try {
-      this.wr16(lin, v);
-    } finally {
-      this.forceSupervisor--;
-      this.updateCplMasks();
-    }
+    this.supervisor(() => this.wr16(lin, v));
   }
 
   private rdSlow(lin: number, size: number): number {
@@ -1222,6 +1194,3 @@ for (let v = 0; v < 256; v++) {
   for (let b = v; b; b >>= 1) bits += b & 1;
   PARITY[v] = bits & 1 ? 0 : 1;
 }
-
-/** Segment names and data selectors kept handy for the decoder's defaults. */
-export const DATA_SEGS = [ES, DS, FS, GS] as const;

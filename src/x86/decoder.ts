@@ -313,6 +313,3 @@ function readModrm(r: CodeReader, i: Insn, seg: number): void {
   }
   i.seg = seg >= 0 ? seg : defSeg;
 }
-
-/** Re-export for handlers that want the 16-bit address wrap. */
-export { DS, SS };

@@ -2,7 +2,7 @@
  * Stack instructions: PUSH/POP of registers, segment registers, immediates
  * and memory; PUSHA/POPA; PUSHF/POPF with their privilege rules; ENTER/LEAVE.
  */
-import { AC, CS, ES, FS, GS, ID, IF, IOPL, NT, RF, SS, DS, VIF, VIP, VM, EBP, ESP } from '../constants.js';
+import { CS, ES, FS, GS, IF, IOPL, RF, SS, DS, VIF, VIP, VM, EBP, ESP } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import { ea, Insn } from '../decoder.js';
 import { loadSegment } from '../descriptors.js';
@@ -146,7 +146,6 @@ export function popfMerge(c: Cpu, v: number, o32: boolean): number {
     else if (c.cpl > 0) writable &= ~IOPL;
     if (!c.v86Mode && c.cpl > iopl) writable &= ~IF;
   }
-  void NT; void AC; void ID;
   return (old & ~writable) | (v & writable);
 }
 
