@@ -30,12 +30,37 @@ export type CompiledBlock = (c: Cpu) => number;
 
 let serial = 0;
 
+/**
+ * Opcodes that touch no memory when their ModRM names a register (or that have
+ * no memory operand at all): after them `blockAbort` cannot have been raised,
+ * since only memory writes (self-modifying code, A/D-bit updates of page
+ * tables) and device accesses raise it. Anything not listed is checked.
+ */
+const REGISTER_ONLY = new Set<number>([
+  // ALU r/m forms and their AL/eAX, imm forms
+  ...[0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30, 0x38].flatMap((b) => [b, b + 1, b + 2, b + 3, b + 4, b + 5]),
+  0x27, 0x2f, 0x37, 0x3f, // DAA DAS AAA AAS
+  ...range(0x40, 0x4f), // INC/DEC r
+  0x69, 0x6b, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b,
+  ...range(0x90, 0x99), 0x9e, 0x9f, 0xa8, 0xa9, ...range(0xb0, 0xbf),
+  0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6,
+  0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfc, 0xfd, 0xfe,
+  ...range(0x140, 0x14f), ...range(0x190, 0x19f), // CMOVcc, SETcc
+  0x1a3, 0x1a4, 0x1a5, 0x1ab, 0x1ac, 0x1ad, 0x1af, 0x1b0, 0x1b1, 0x1b3, 0x1b6, 0x1b7,
+  0x1ba, 0x1bb, 0x1bc, 0x1bd, 0x1be, 0x1bf, 0x1c0, 0x1c1, ...range(0x1c8, 0x1cf),
+]);
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, k) => from + k);
+}
+
 export function compileBlock(b: Block): CompiledBlock {
   const n = b.insns.length;
   const lines: string[] = [];
   for (let k = 0; k < n - 1; k++) {
+    const i = b.insns[k];
     lines.push(`h${k}(c, i${k}); k = ${k + 1};`);
-    lines.push(`if (c.blockAbort) { c.eip = i${k}.next; return ${k + 1}; }`);
+    if (!(i.mod === 3 && REGISTER_ONLY.has(i.op))) lines.push(`if (c.blockAbort) { c.eip = i${k}.next; return ${k + 1}; }`);
   }
   lines.push(`c.eip = i${n - 1}.next; h${n - 1}(c, i${n - 1});`);
   lines.push(`return ${n};`);

@@ -81,3 +81,30 @@ test('LOCK on a memory read-modify-write executes it', () => {
   assert.equal(r.regs[1], 0);
   assert.equal(r.data[8], 9);
 });
+
+test('a hot (compiled) block that writes into its own next instruction stops and runs the new code', () => {
+  const m = new FlatMachine();
+  // The loop body is one block; it runs 17,000 times writing to data (and is compiled), then
+  // ESI is pointed at the immediate of its own MOV EBX: from then on every iteration patches it.
+  const r = m.run({
+    code: hex(`
+      b9 20 4e 00 00         ; mov ecx, 20000
+      be 00 00 20 00         ; mov esi, 0x200000
+      31 d2                  ; xor edx, edx
+      b0 22                  ; mov al, 0x22
+      88 06                  ; loop: mov [esi], al
+      bb 11 11 11 11         ; target: mov ebx, 0x11111111
+      01 da                  ; add edx, ebx
+      49                     ; dec ecx
+      74 0f                  ; jz done
+      81 f9 b8 0b 00 00      ; cmp ecx, 3000
+      75 ec                  ; jne loop
+      be 11 00 10 00         ; mov esi, target+1
+      eb e5                  ; jmp loop
+    `),
+    regs, eflags: 0,
+  });
+  assert.equal(r.exception, null);
+  const expected = Number((17000n * 0x11111111n + 3000n * 0x11111122n) & 0xffffffffn);
+  assert.equal(r.regs[2], expected);
+});
