@@ -25,6 +25,20 @@ export interface PortDevice {
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void;
 }
 
+/**
+ * ISA devices decode single bytes: a 2- or 4-byte access is that many byte
+ * accesses at consecutive ports, little-endian.
+ */
+export function readBytes(port: number, size: 1 | 2 | 4, readByte: (port: number) => number): number {
+  let value = 0;
+  for (let i = 0; i < size; i++) value |= (readByte(port + i) & 0xff) << (8 * i);
+  return value >>> 0;
+}
+
+export function writeBytes(port: number, size: 1 | 2 | 4, value: number, writeByte: (port: number, byte: number) => void): void {
+  for (let i = 0; i < size; i++) writeByte(port + i, (value >>> (8 * i)) & 0xff);
+}
+
 /** A device with timed behaviour. */
 export interface TimedDevice {
   /** The next time (ns) at which the device needs `advance`, or Infinity. */

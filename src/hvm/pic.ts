@@ -31,7 +31,7 @@
  * - Multi-byte port accesses are split into byte accesses at consecutive
  *   ports, as the ISA bus does.
  */
-import { badState, type PortDevice, type Persistent } from './device.js';
+import { badState, readBytes, writeBytes, type PortDevice, type Persistent } from './device.js';
 
 /** Steps of the initialization sequence: what the next data-port write is. */
 const READY = 0;
@@ -359,13 +359,11 @@ export class Pic8259 implements PortDevice, Persistent<PicState> {
   }
 
   ioRead(port: number, size: 1 | 2 | 4): number {
-    let value = 0;
-    for (let i = 0; i < size; i++) value |= this.readByte(port + i) << (8 * i);
-    return value >>> 0;
+    return readBytes(port, size, (p) => this.readByte(p));
   }
 
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void {
-    for (let i = 0; i < size; i++) this.writeByte(port + i, (value >>> (8 * i)) & 0xff);
+    writeBytes(port, size, value, (p, b) => this.writeByte(p, b));
   }
 
   private chipAt(port: number): Chip8259 | null {

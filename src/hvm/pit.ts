@@ -32,7 +32,7 @@
  * - Save/restore stores each counter's pulses and nanoseconds since load
  *   relative to the save time; restore rebases them on the restoring clock.
  */
-import { badState, type Clock, type IrqLine, type PortDevice, type Persistent, type TimedDevice } from './device.js';
+import { badState, readBytes, writeBytes, type Clock, type IrqLine, type PortDevice, type Persistent, type TimedDevice } from './device.js';
 
 /** The 8254's CLK input on the PC, in Hz. */
 export const PIT_HZ = 1193182;
@@ -484,13 +484,11 @@ export class Pit8254 implements PortDevice, TimedDevice, Persistent<PitState> {
   }
 
   ioRead(port: number, size: 1 | 2 | 4): number {
-    let value = 0;
-    for (let i = 0; i < size; i++) value |= this.readByte(port + i) << (8 * i);
-    return value >>> 0;
+    return readBytes(port, size, (p) => this.readByte(p));
   }
 
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void {
-    for (let i = 0; i < size; i++) this.writeByte(port + i, (value >>> (8 * i)) & 0xff);
+    writeBytes(port, size, value, (p, b) => this.writeByte(p, b));
   }
 
   private readByte(port: number): number {

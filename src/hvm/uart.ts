@@ -26,7 +26,7 @@
  * - Not modelled: parity/framing errors and break on input, the TX FIFO
  *   (transmission is instant), DMA mode signalling (FCR3 is only stored).
  */
-import { badState, type Clock, type IrqLine, type Persistent, type PortDevice, type TimedDevice } from './device.js';
+import { badState, readBytes, writeBytes, type Clock, type IrqLine, type Persistent, type PortDevice, type TimedDevice } from './device.js';
 
 /** Register offsets from the base port. */
 const RBR_THR_DLL = 0;
@@ -193,20 +193,17 @@ export class Uart16550 implements PortDevice, TimedDevice, Persistent<Uart16550S
   // ---- port I/O ----
 
   ioRead(port: number, size: 1 | 2 | 4): number {
-    let value = 0;
-    for (let i = 0; i < size; i++) {
-      const offset = port + i - this.base;
-      const byte = offset >= 0 && offset < 8 ? this.readRegister(offset) : 0xff;
-      value |= byte << (8 * i);
-    }
-    return value >>> 0;
+    return readBytes(port, size, (p) => {
+      const offset = p - this.base;
+      return offset >= 0 && offset < 8 ? this.readRegister(offset) : 0xff;
+    });
   }
 
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void {
-    for (let i = 0; i < size; i++) {
-      const offset = port + i - this.base;
-      if (offset >= 0 && offset < 8) this.writeRegister(offset, (value >>> (8 * i)) & 0xff);
-    }
+    writeBytes(port, size, value, (p, byte) => {
+      const offset = p - this.base;
+      if (offset >= 0 && offset < 8) this.writeRegister(offset, byte);
+    });
   }
 
   // ---- time ----
