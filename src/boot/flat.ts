@@ -18,6 +18,7 @@
  */
 import { CS, DS, ES, FS, GS, SS, ESP } from '../x86/constants.js';
 import { Cpu, Exit } from '../x86/cpu.js';
+import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../x86/descriptors.js';
 import { hasErrorCode } from '../x86/interrupts.js';
 import { GuestMemory, IoBus, NullBus } from '../x86/memory.js';
 
@@ -154,17 +155,10 @@ export class FlatMachine {
   private writeTables(): void {
     const dv = this.mem.dv;
     // Null, then flat 4 GiB ring-0 code and data (the same attributes as the caches above).
-    const gdt: [number, number][] = [[0, 0], [0x0000ffff, 0x00cf9b00], [0x0000ffff, 0x00cf9300]];
-    gdt.forEach(([lo, hi], k) => {
-      dv.setInt32(GDT + k * 8, lo, true);
-      dv.setInt32(GDT + k * 8 + 4, hi, true);
-    });
-    for (let v = 0; v < 256; v++) {
-      const stub = STUBS + v;
-      dv.setInt32(IDT + v * 8, (CODE_SEL << 16) | (stub & 0xffff), true);
-      dv.setInt32(IDT + v * 8 + 4, (stub & 0xffff0000) | 0x8e00, true); // present, DPL 0, 32-bit interrupt gate
-      this.mem.u8[stub] = 0xf4; // HLT
-    }
+    writeDescriptorTable(dv, GDT, [[0, 0], [0x0000ffff, 0x00cf9b00], [0x0000ffff, 0x00cf9300]]);
+    // Every vector: a DPL-0 32-bit interrupt gate to its own HLT.
+    writeDescriptorTable(dv, IDT, Array.from({ length: 256 }, (_, v) => gateDescriptor(CODE_SEL, STUBS + v, INT_GATE32, 0)));
+    this.mem.u8.fill(0xf4, STUBS, STUBS + 256);
   }
 
   get output(): string {

@@ -262,3 +262,18 @@ export function verw(c: Cpu, sel: number): boolean {
 
 /** The segment registers a task switch or a return to virtual-8086 mode reloads, in TSS order. */
 export const TSS_SEGS = [ES, CS, SS, DS, FS, GS] as const;
+
+/** The two dwords of a gate descriptor (call, task, interrupt or trap gate; SDM vol. 3, 5.8.3 and 6.11). */
+export function gateDescriptor(sel: number, offset: number, type: number, dpl: number, params = 0, present = true): [number, number] {
+  const lo = (sel << 16) | (offset & 0xffff);
+  const hi = (offset & 0xffff0000) | (present ? 0x8000 : 0) | (dpl << 13) | (type << 8) | (params & 0x1f);
+  return [lo | 0, hi | 0];
+}
+
+/** Write descriptors, each as its two dwords, as a table (GDT, LDT or IDT) starting at `offset` of `view`. */
+export function writeDescriptorTable(view: DataView, offset: number, entries: readonly (readonly [number, number])[]): void {
+  entries.forEach(([lo, hi], k) => {
+    view.setInt32(offset + k * 8, lo, true);
+    view.setInt32(offset + k * 8 + 4, hi, true);
+  });
+}

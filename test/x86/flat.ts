@@ -10,6 +10,7 @@
 import { Cpu, Exit } from '../../src/x86/cpu.js';
 import { GuestMemory, IoBus } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
+import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 
 export const CODE_BASE = 0x00100000, DATA_BASE = 0x00200000, STACK_TOP = 0x00300000;
 
@@ -53,24 +54,17 @@ export class FlatMachine {
   constructor(bus?: IoBus) {
     this.cpu = new Cpu(this.mem, bus);
     const v = this.view;
-    const gdt: [number, number][] = [
+    writeDescriptorTable(v, GDT, [
       [0, 0],
       [0x0000ffff, 0x00cf9a00], // ring-0 code
       [0x0000ffff, 0x00cf9200], // ring-0 data
       [0x0000ffff, 0x00cffa00], // ring-3 code
       [0x0000ffff, 0x00cff200], // ring-3 data
       [(TSS << 16) | 0x67, 0x00008b00], // busy 32-bit TSS
-    ];
-    gdt.forEach(([lo, hi], k) => {
-      v.setInt32(GDT + k * 8, lo, true);
-      v.setInt32(GDT + k * 8 + 4, hi, true);
-    });
-    for (let n = 0; n < 256; n++) {
-      const off = STUBS + n * 16;
-      v.setInt32(IDT + n * 8, (KCODE << 16) | (off & 0xffff), true);
-      v.setInt32(IDT + n * 8 + 4, (off & 0xffff0000) | 0xee00, true); // present, DPL 3, 32-bit interrupt gate
-      this.mem.u8[off] = 0xf4; // HLT
-    }
+    ]);
+    // Every vector: a DPL-3 32-bit interrupt gate to its own HLT, 16 bytes apart.
+    writeDescriptorTable(v, IDT, Array.from({ length: 256 }, (_, n) => gateDescriptor(KCODE, STUBS + n * 16, INT_GATE32, 3)));
+    for (let n = 0; n < 256; n++) this.mem.u8[STUBS + n * 16] = 0xf4;
     v.setInt32(TSS + 4, KSTACK_TOP, true); // ESP0
     v.setInt32(TSS + 8, KDATA, true); // SS0
     v.setUint16(TSS + 0x66, 0x68, true); // I/O map base past the limit: no port is allowed at CPL 3

@@ -26,6 +26,7 @@ import assert from 'node:assert/strict';
 import { Cpu, Exit } from '../../src/x86/cpu.js';
 import { GuestMemory, IoBus, NullBus } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
+import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7e57f00d) >>> 0;
 const INSNS_PER_MODE = Number(process.env.FUZZ_INSNS ?? 1_250_000);
@@ -127,7 +128,7 @@ function makeCase(seed: number, ring: 0 | 3, mem: Uint8Array): Case {
 function systemTemplate(): Uint8Array {
   const mem = new Uint8Array(SYSTEM_END);
   const v = new DataView(mem.buffer);
-  const gdt: [number, number][] = [
+  writeDescriptorTable(v, GDT, [
     [0, 0],
     [0x0000ffff, 0x00cf9a00], // ring-0 code
     [0x0000ffff, 0x00cf9200], // ring-0 data
@@ -139,17 +140,10 @@ function systemTemplate(): Uint8Array {
     [(DATA << 16) | 0x0fff, 0x0040f200 | (DATA >>> 16)],
     [0x00000fff, 0x00c09600],
     [0x0000ffff, 0x00cf7200],
-  ];
-  gdt.forEach(([lo, hi], k) => {
-    v.setInt32(GDT + k * 8, lo, true);
-    v.setInt32(GDT + k * 8 + 4, hi, true);
-  });
-  for (let n = 0; n < 256; n++) {
-    const stub = STUBS + n;
-    v.setInt32(IDT + n * 8, (KCODE << 16) | (stub & 0xffff), true);
-    v.setInt32(IDT + n * 8 + 4, (stub & 0xffff0000) | 0xee00, true); // present, DPL 3, 32-bit interrupt gate
-    mem[stub] = 0xf4; // HLT
-  }
+  ]);
+  // Every vector: a DPL-3 32-bit interrupt gate to its own HLT.
+  writeDescriptorTable(v, IDT, Array.from({ length: 256 }, (_, n) => gateDescriptor(KCODE, STUBS + n, INT_GATE32, 3)));
+  mem.fill(0xf4, STUBS, STUBS + 256);
   v.setInt32(TSS + 4, KSTACK_TOP, true); // ESP0
   v.setInt32(TSS + 8, KDATA, true); // SS0
   v.setUint16(TSS + 0x66, 0x68, true); // no I/O bitmap: every port is closed to CPL 3

@@ -10,7 +10,7 @@
 import { Cpu, Exit } from '../../src/x86/cpu.js';
 import { GuestMemory } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
-import { ltr } from '../../src/x86/descriptors.js';
+import { gateDescriptor, ltr } from '../../src/x86/descriptors.js';
 
 // Physical layout.
 export const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, TSS2 = 0x3800, TSS3 = 0x3c00;
@@ -58,11 +58,7 @@ export function sysDesc(base: number, limit: number, type: number, dpl = 0, pres
 }
 
 /** A gate descriptor: call, task, interrupt or trap. */
-export function gateDesc(sel: number, offset: number, type: number, dpl: number, params = 0, present = true): [number, number] {
-  const lo = (sel << 16) | (offset & 0xffff);
-  const hi = (offset & 0xffff0000) | (present ? 0x8000 : 0) | (dpl << 13) | (type << 8) | (params & 0x1f);
-  return [lo | 0, hi | 0];
-}
+export const gateDesc = gateDescriptor;
 
 export function le16(v: number): number[] {
   return [v & 0xff, (v >>> 8) & 0xff];
