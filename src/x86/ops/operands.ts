@@ -39,17 +39,6 @@ export function setRmReg(c: Cpu, i: Insn, size: Size, v: number): void {
   else c.regs8[i.rm8] = v;
 }
 
-/** General register by number (not ModRM-relative). */
-export function getGpr(c: Cpu, r: number, size: Size): number {
-  return size === 4 ? c.regs[r] : size === 2 ? c.regs16[r << 1] : c.regs8[r < 4 ? r * 4 : (r - 4) * 4 + 1];
-}
-
-export function setGpr(c: Cpu, r: number, size: Size, v: number): void {
-  if (size === 4) c.regs[r] = v;
-  else if (size === 2) c.regs16[r << 1] = v;
-  else c.regs8[r < 4 ? r * 4 : (r - 4) * 4 + 1] = v;
-}
-
 export function rdLin(c: Cpu, lin: number, size: Size): number {
   return size === 4 ? c.rd32(lin) : size === 2 ? c.rd16(lin) : c.rd8(lin);
 }
@@ -58,11 +47,6 @@ export function wrLin(c: Cpu, lin: number, size: Size, v: number): void {
   if (size === 4) c.wr32(lin, v);
   else if (size === 2) c.wr16(lin, v);
   else c.wr8(lin, v);
-}
-
-/** Linear address of the memory operand, checked for `size` bytes. */
-export function memLin(c: Cpu, i: Insn, size: number, write: boolean): number {
-  return c.lin(i.seg, ea(c, i), size, write);
 }
 
 /** Linear address of a read-modify-write memory operand, writability checked up front. */
@@ -78,14 +62,4 @@ export function readRm(c: Cpu, i: Insn, size: Size): number {
 export function writeRm(c: Cpu, i: Insn, size: Size, v: number): void {
   if (i.mod === 3) setRmReg(c, i, size, v);
   else wrLin(c, c.lin(i.seg, ea(c, i), size, true), size, v);
-}
-
-/** Zero-extend a value of `size` bytes to an unsigned number. */
-export function u(v: number, size: Size): number {
-  return size === 4 ? v >>> 0 : v & maskOf(size);
-}
-
-/** Sign-extend a value of `size` bytes. */
-export function s(v: number, size: Size): number {
-  return size === 4 ? v | 0 : size === 2 ? (v << 16) >> 16 : (v << 24) >> 24;
 }
