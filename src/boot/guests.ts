@@ -7,8 +7,14 @@ import { readFileSync } from 'node:fs';
 /** guests/bin/ at the package root; this file runs from dist/src/boot/. */
 const BIN_DIR = new URL('../../../guests/bin/', import.meta.url);
 
-export function guestImage(name: 'hello' | 'bench'): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(`${name}.bin`, BIN_DIR)));
+/** hello and bench are flat binaries (src/boot/flat.ts); tiny is a bzImage (guests/tiny/). */
+export function guestImage(name: 'hello' | 'bench' | 'tiny'): Uint8Array {
+  return new Uint8Array(readFileSync(new URL(name === 'tiny' ? 'tiny.bzImage' : `${name}.bin`, BIN_DIR)));
+}
+
+/** Path of a built-in guest image, for the command line. */
+export function guestImagePath(name: 'hello' | 'bench' | 'tiny'): string {
+  return new URL(name === 'tiny' ? 'tiny.bzImage' : `${name}.bin`, BIN_DIR).pathname;
 }
 
 /** CRC-32 (IEEE), bitwise: an independent model of the guest's table-driven one. */

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { selftest } from './selftest.js';
 import { imagesCommand } from './images.js';
+import { runCommand } from './run.js';
 
 const program = new Command()
   .name('typevisor')
@@ -15,6 +16,7 @@ program
     process.exitCode = selftest();
   });
 
+program.addCommand(runCommand());
 program.addCommand(imagesCommand());
 
-program.parse();
+await program.parseAsync();

@@ -115,14 +115,22 @@ export class Cpu {
   sysenterEsp = 0;
   sysenterEip = 0;
   apicBase = 0xfee00900;
+  /** Called after WRMSR IA32_APIC_BASE, so the local APIC can follow an enable or a move. */
+  onApicBaseWrite: (() => void) | null = null;
   /** PAT, as two dwords. */
   patLo = 0x00070406;
   patHi = 0x00070406;
   mtrrDefType = 0;
   /** Variable-range and fixed MTRRs, keyed by MSR number, as [lo, hi]. */
   mtrrs = new Map<number, [number, number]>();
-  /** TSC = host time in ticks + tscOffset. */
+  /** TSC = time in ticks + tscOffset. */
   tscOffset = 0;
+  /**
+   * The time base of the TSC, in nanoseconds. The machine points it at its
+   * virtual clock so that TSC, PIT, RTC and APIC timer agree; a bare CPU
+   * counts host time.
+   */
+  timeNs: () => number = () => performance.now() * 1e6;
   /** Nominal TSC frequency in MHz. */
   tscMhz = 1000;
   cpuidPolicy: CpuidPolicy = DEFAULT_POLICY;
@@ -189,8 +197,8 @@ export class Cpu {
     this.mem = mem;
     this.bus = bus;
     this.u8 = mem.u8;
-    this.u16 = new Uint16Array(mem.buffer, 0, mem.bytes >>> 1);
-    this.i32 = new Int32Array(mem.buffer, 0, mem.bytes >>> 2);
+    this.u16 = new Uint16Array(mem.buffer, 0, mem.buffer.byteLength >>> 1);
+    this.i32 = new Int32Array(mem.buffer, 0, mem.buffer.byteLength >>> 2);
     this.dv = mem.dv;
     this.codeFrames = new Uint16Array(mem.buffer.byteLength >>> PAGE_SHIFT);
     this.reset();
@@ -1137,13 +1145,13 @@ export class Cpu {
 
   // ---------------------------------------------------------------- time
 
-  /** Time-stamp counter, from the host clock at the nominal frequency. */
+  /** Time-stamp counter: the time base at the nominal frequency. */
   readTsc(): number {
-    return Math.floor(performance.now() * 1000 * this.tscMhz) + this.tscOffset;
+    return Math.floor((this.timeNs() * this.tscMhz) / 1000) + this.tscOffset;
   }
 
   writeTsc(value: number): void {
-    this.tscOffset = value - Math.floor(performance.now() * 1000 * this.tscMhz);
+    this.tscOffset = value - Math.floor((this.timeNs() * this.tscMhz) / 1000);
   }
 
   // ---------------------------------------------------------------- control registers

@@ -50,10 +50,22 @@ export class GuestMemory {
     this.bytes = bytes;
     this.buffer = buffer ?? new SharedArrayBuffer(bytes);
     if (this.buffer.byteLength < bytes) throw new Error('memory buffer is smaller than the guest memory size');
-    this.u8 = new Uint8Array(this.buffer, 0, bytes);
-    this.dv = new DataView(this.buffer, 0, bytes);
+    // The views cover the whole buffer: frames past `bytes` hold ROM images mapped with `mapFrames`.
+    this.u8 = new Uint8Array(this.buffer);
+    this.dv = new DataView(this.buffer);
     this.p2m = new Int32Array(GUEST_FRAMES).fill(-1);
     for (let f = 0; f < bytes >>> PAGE_SHIFT; f++) this.p2m[f] = f;
+  }
+
+  /**
+   * Back guest frames [guestAddr, guestAddr + length) with the buffer's bytes
+   * from `bufferOffset` (page-aligned): ROM images kept past the end of RAM,
+   * or an alias of RAM.
+   */
+  mapFrames(guestAddr: number, bufferOffset: number, length: number): void {
+    if ((guestAddr | bufferOffset | length) & (PAGE_SIZE - 1)) throw new Error('mapFrames: addresses and length must be page-aligned');
+    if (bufferOffset + length > this.buffer.byteLength) throw new Error('mapFrames: range is past the end of the memory buffer');
+    for (let i = 0; i < length; i += PAGE_SIZE) this.p2m[((guestAddr >>> 0) + i) / PAGE_SIZE] = (bufferOffset + i) >>> PAGE_SHIFT;
   }
 
   /** Turn a range of guest frames into an MMIO hole (e.g. the legacy VGA window). */

@@ -115,7 +115,7 @@ export function readMsr(c: Cpu, msr: number): [number, number] {
 export function writeMsr(c: Cpu, msr: number, lo: number, hi: number): void {
   switch (msr) {
     case MSR_TSC: c.writeTsc((hi >>> 0) * 0x100000000 + (lo >>> 0)); return;
-    case MSR_APIC_BASE: c.apicBase = (lo & 0xfffff900) | 0; return;
+    case MSR_APIC_BASE: c.apicBase = (lo & 0xfffff900) | 0; c.onApicBaseWrite?.(); return;
     case MSR_SYSENTER_CS: c.sysenterCs = lo & 0xffff; return;
     case MSR_SYSENTER_ESP: c.sysenterEsp = lo; return;
     case MSR_SYSENTER_EIP: c.sysenterEip = lo; return;

@@ -1,0 +1,89 @@
+/**
+ * Boot benchmark: Debian's 686-pae kernel with a busybox initramfs, in
+ * typevisor and in QEMU (`qemu-system-i386 -accel tcg`) on the same machine
+ * in the same run. Both get the same kernel, initramfs, 128 MiB and
+ * `console=ttyS0`; the init script prints "init started" and powers off.
+ * Prints the wall time of each to "init started" and to power-off, the
+ * ratio, and a last line of JSON:
+ * {"typevisor_s", "typevisor_init_s", "qemu_s", "qemu_init_s", "ratio"}.
+ *
+ * Usage: npm run bench:boot            (needs qemu-system-x86: apt-get install qemu-system-x86)
+ *        npm run bench:boot -- --no-qemu   (typevisor only)
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureImages, imageCacheDir, imagesDir } from '../src/toolstack/images.js';
+import { InitramfsBuilder } from '../src/toolstack/initramfs.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const INIT = '#!/bin/sh\necho "init started"\npoweroff -f\n';
+const MEMORY_MIB = '128';
+const CMDLINE = 'console=ttyS0';
+
+interface Timing {
+  initS: number;
+  totalS: number;
+  poweredOff: boolean;
+}
+
+/** Runs a VM process, timing from spawn to "init started" and to exit. */
+function timeBoot(command: string, args: string[], poweredOff: (out: string, code: number | null) => boolean): Promise<Timing> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let initS = NaN, out = '';
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.setEncoding('latin1');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (Number.isNaN(initS) && out.includes('init started')) initS = (performance.now() - t0) / 1000;
+    });
+    child.stderr.on('data', () => {});
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ initS, totalS: (performance.now() - t0) / 1000, poweredOff: poweredOff(out, code) }));
+  });
+}
+
+async function main(): Promise<void> {
+  const noQemu = process.argv.includes('--no-qemu');
+  const manifest = await ensureImages({ only: ['kernel', 'busybox'] });
+  const dir = imagesDir(imageCacheDir());
+  const kernel = path.join(dir, manifest.kernel!.files.vmlinuz);
+  const busybox = readFileSync(path.join(dir, manifest.busybox!.files.busybox));
+  const work = mkdtempSync(path.join(tmpdir(), 'typevisor-bench-'));
+  const initrd = path.join(work, 'initrd.gz');
+  writeFileSync(initrd, new InitramfsBuilder().skeleton().busybox(busybox).init(INIT).build());
+  try {
+    console.log(`kernel ${manifest.kernel!.release}, ${MEMORY_MIB} MiB, append "${CMDLINE}"`);
+    const tv = await timeBoot(process.execPath, [CLI, 'run', '--kernel', kernel, '--initrd', initrd, '--append', CMDLINE, '--memory', MEMORY_MIB],
+      (out, code) => code === 0 && out.includes('reboot: Power down'));
+    if (!tv.poweredOff) throw new Error('typevisor: the guest did not power off cleanly');
+    console.log(`typevisor: init started after ${tv.initS.toFixed(1)} s, powered off after ${tv.totalS.toFixed(1)} s`);
+    const result: Record<string, number> = { typevisor_s: round1(tv.totalS), typevisor_init_s: round1(tv.initS) };
+    if (!noQemu) {
+      const qemu = await timeBoot('qemu-system-i386', ['-accel', 'tcg', '-m', MEMORY_MIB, '-nographic', '-no-reboot', '-display', 'none',
+        '-monitor', 'none', '-serial', 'stdio', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE],
+      (out) => out.includes('reboot: Power down')).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') throw new Error('qemu-system-i386 is not installed (Debian: apt-get install qemu-system-x86), or run with --no-qemu');
+        throw e;
+      });
+      if (!qemu.poweredOff) throw new Error('qemu: the guest did not power off');
+      console.log(`qemu (tcg): init started after ${qemu.initS.toFixed(1)} s, powered off after ${qemu.totalS.toFixed(1)} s`);
+      result.qemu_s = round1(qemu.totalS);
+      result.qemu_init_s = round1(qemu.initS);
+      result.ratio = Math.round((tv.totalS / qemu.totalS) * 100) / 100;
+      console.log(`ratio typevisor/qemu to power-off: ${result.ratio}`);
+    }
+    console.log(JSON.stringify(result));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+await main();
