@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { selftest } from './selftest.js';
 import { imagesCommand } from './images.js';
 import { runCommand } from './run.js';
+import { demoCommand } from './demo.js';
 
 const program = new Command()
   .name('typevisor')
@@ -17,6 +18,7 @@ program
   });
 
 program.addCommand(runCommand());
+program.addCommand(demoCommand());
 program.addCommand(imagesCommand());
 
 await program.parseAsync();

@@ -22,6 +22,7 @@ export interface RunOptions {
   memory: number;
   bios?: string;
   debugcon?: boolean;
+  until?: string;
 }
 
 /** Ctrl-]: the console escape character (GS, 0x1d). */
@@ -42,6 +43,7 @@ export function runCommand(): Command {
     .addOption(new Option('--memory <MiB>', 'guest RAM').default(128).argParser(parseMemory))
     .option('--bios <rom>', 'start from this ROM image at the reset vector instead (e.g. SeaBIOS bios.bin)')
     .option('--debugcon', 'send bytes the guest writes to port 0xE9 to stdout')
+    .option('--until <text>', 'stop the VM (exit 0) once the console has printed this text, for scripts and tests')
     .action(async (opts: RunOptions) => {
       process.exitCode = await run(opts);
     });
@@ -59,7 +61,7 @@ function readInput(what: string, path: string): Uint8Array {
 export function fateExit(fate: Fate): { code: number; message: string | null } {
   switch (fate.kind) {
     case 'poweroff': return { code: 0, message: null };
-    case 'stopped': return { code: 0, message: 'typevisor: domain stopped from the console' };
+    case 'stopped': return { code: 0, message: `typevisor: domain stopped: ${fate.reason}` };
     case 'reboot': return { code: 0, message: `typevisor: domain rebooted (${fate.reason})` };
     case 'halted': return { code: 1, message: `typevisor: domain halted for good: ${fate.reason}` };
     case 'crash': return { code: 1, message: `typevisor: domain crashed: ${fate.reason}` };
@@ -96,6 +98,15 @@ export async function run(opts: RunOptions): Promise<number> {
   const out = (b: number) => {
     if (pending.push(b) === 1) setImmediate(flush);
   };
+  // --until: a sliding window over the console output, long enough for the text.
+  const until = opts.until ? Buffer.from(opts.until, 'latin1') : null;
+  let tail = Buffer.alloc(0);
+  const consoleOut = (b: number) => {
+    out(b);
+    if (!until || !machine) return;
+    tail = Buffer.concat([tail.subarray(Math.max(0, tail.length - until.length + 1)), Uint8Array.of(b)]);
+    if (tail.includes(until)) machine.end({ kind: 'stopped', reason: `the console printed ${JSON.stringify(opts.until)}` });
+  };
 
   const stdin = process.stdin;
   const raw = stdin.isTTY;
@@ -103,7 +114,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const onInput = (data: Buffer) => {
     if (!machine) return;
     if (raw && data.includes(CONSOLE_ESCAPE)) {
-      machine.end({ kind: 'stopped' });
+      machine.end({ kind: 'stopped', reason: 'Ctrl-] on the console' });
       return;
     }
     machine.consoleInput(data);
@@ -114,7 +125,7 @@ export async function run(opts: RunOptions): Promise<number> {
 
   try {
     for (;;) {
-      machine = new PcMachine({ memoryMiB: opts.memory, onConsole: out, onDebugcon: opts.debugcon ? out : undefined });
+      machine = new PcMachine({ memoryMiB: opts.memory, onConsole: consoleOut, onDebugcon: opts.debugcon ? out : undefined });
       try {
         if (bios) machine.loadBios(bios);
         else bootLinux(machine, kernel!, { initrd, cmdline: opts.append ?? '' });

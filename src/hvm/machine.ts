@@ -45,7 +45,7 @@ export type Fate =
   | { kind: 'reboot'; reason: string }
   | { kind: 'crash'; reason: string }
   | { kind: 'halted'; reason: string }
-  | { kind: 'stopped' };
+  | { kind: 'stopped'; reason: string };
 
 export interface MachineOptions {
   memoryMiB: number;
@@ -425,8 +425,9 @@ export class PcMachine implements IoBus {
         if (timer) clearTimeout(timer);
         resolve();
       };
+      // With no deadline at all, still look again every second: the timer also keeps the event loop alive.
       if (ms < 1) setImmediate(() => this.kick());
-      else if (ms !== Infinity) timer = setTimeout(() => this.kick(), Math.min(ms, 1000));
+      else timer = setTimeout(() => this.kick(), Math.min(ms, 1000));
     });
   }
 }

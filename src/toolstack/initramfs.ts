@@ -221,7 +221,8 @@ export function readCpio(input: Uint8Array): CpioArchive {
 export const DEFAULT_APPLETS: readonly string[] = [
   'sh', 'ash', 'cat', 'echo', 'ls', 'mkdir', 'mknod', 'mount', 'umount', 'uname', 'sleep', 'dmesg',
   'grep', 'sed', 'head', 'tail', 'wc', 'cp', 'mv', 'rm', 'ln', 'true', 'false', 'test', '[', 'printf',
-  'md5sum', 'sha256sum', 'dd', 'hexdump', 'od', 'sync', 'free', 'ps', 'kill', 'env',
+  'md5sum', 'sha256sum', 'dd', 'hexdump', 'od', 'sync', 'free', 'ps', 'kill', 'env', 'date', 'awk', 'expr',
+  'setsid', 'cttyhack', 'uptime', 'clear', 'less', 'vi',
   'insmod', 'rmmod', 'lsmod', 'modprobe', 'poweroff', 'reboot', 'halt', 'switch_root', 'mdev', 'init',
 ];
 

@@ -109,3 +109,15 @@ test("Debian's 686-pae kernel boots busybox to user space and powers off through
 test("Debian's 686 kernel boots busybox to user space and powers off through ACPI", { timeout: 25 * 60_000 }, async () => {
   await bootToPowerOff(imagePath(manifest.installer!.files.kernel), /^Linux \(none\) 6\.1\.\S+-686 #1 SMP/, false);
 });
+
+test("the Debian installer's own initrd boots on the 686 kernel and reaches its first dialog", { timeout: 40 * 60_000 }, async () => {
+  const kernel = imagePath(manifest.installer!.files.kernel);
+  const initrd = imagePath(manifest.installer!.files.initrd);
+  const r = await runCli(['--kernel', kernel, '--initrd', initrd, '--append', 'console=ttyS0', '--memory', '512', '--until', '<Go Back>'],
+    { timeoutMs: 35 * 60_000 });
+  // The dialog is drawn with terminal escape sequences: blank them out.
+  const screen = r.stdout.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g'), ' ');
+  assert.match(screen, /Select a language/, `console tail:\n${screen.slice(-3000)}`);
+  assert.match(screen, /Choose the language to be used for the installation process/);
+  assert.equal(r.code, 0, r.stderr);
+});
