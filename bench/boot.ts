@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureImages, imageCacheDir, imagesDir } from '../src/toolstack/images.js';
+import { ensureImages } from '../src/toolstack/images.js';
 import { InitramfsBuilder } from '../src/toolstack/initramfs.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -49,9 +49,8 @@ function timeBoot(command: string, args: string[], poweredOff: (out: string, cod
 async function main(): Promise<void> {
   const noQemu = process.argv.includes('--no-qemu');
   const manifest = await ensureImages({ only: ['kernel', 'busybox'] });
-  const dir = imagesDir(imageCacheDir());
-  const kernel = path.join(dir, manifest.kernel!.files.vmlinuz);
-  const busybox = readFileSync(path.join(dir, manifest.busybox!.files.busybox));
+  const kernel = manifest.kernel!.files.vmlinuz;
+  const busybox = readFileSync(manifest.busybox!.files.busybox);
   const work = mkdtempSync(path.join(tmpdir(), 'typevisor-bench-'));
   const initrd = path.join(work, 'initrd.gz');
   writeFileSync(initrd, new InitramfsBuilder().skeleton().busybox(busybox).init(INIT).build());

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { guestImagePath } from '../boot/guests.js';
-import { ensureImages, imageCacheDir, imagesDir } from '../toolstack/images.js';
+import { ensureImages } from '../toolstack/images.js';
 import { InitramfsBuilder } from '../toolstack/initramfs.js';
 import { run } from './run.js';
 
@@ -49,14 +49,13 @@ async function demo(debian: boolean): Promise<number> {
     console.log(`demo: the Debian images are not available (${(e as Error).message}); the tiny kernel ran above.`);
     return 0;
   }
-  const dir = imagesDir(imageCacheDir());
-  const busybox = readFileSync(path.join(dir, manifest.busybox!.files.busybox));
+  const busybox = readFileSync(manifest.busybox!.files.busybox);
   const work = mkdtempSync(path.join(tmpdir(), 'typevisor-demo-'));
   try {
     const initrd = path.join(work, 'initrd.gz');
     writeFileSync(initrd, new InitramfsBuilder().skeleton().busybox(busybox).init(demoInit(process.stdin.isTTY === true)).build());
     console.log('(the kernel decompresses and boots on the emulated CPU: a few minutes at today\'s speed)');
-    return await run({ kernel: path.join(dir, manifest.kernel!.files.vmlinuz), initrd, append: 'console=ttyS0', memory: 128 });
+    return await run({ kernel: manifest.kernel!.files.vmlinuz, initrd, append: 'console=ttyS0', memory: 128 });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

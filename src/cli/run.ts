@@ -42,8 +42,8 @@ export function runCommand(): Command {
     .option('--append <cmdline>', 'kernel command line', '')
     .addOption(new Option('--memory <MiB>', 'guest RAM').default(128).argParser(parseMemory))
     .option('--bios <rom>', 'start from this ROM image at the reset vector instead (e.g. SeaBIOS bios.bin)')
-    .option('--debugcon', 'send bytes the guest writes to port 0xE9 to stdout')
-    .option('--until <text>', 'stop the VM (exit 0) once the console has printed this text, for scripts and tests')
+    .option('--debugcon', 'send bytes the guest writes to port 0xE9 (and 0x402, SeaBIOS\'s log) to stdout')
+    .option('--until <text>', 'stop the VM (exit 0) once the console (or debug console) has printed this text, for scripts and tests')
     .action(async (opts: RunOptions) => {
       process.exitCode = await run(opts);
     });
@@ -125,7 +125,7 @@ export async function run(opts: RunOptions): Promise<number> {
 
   try {
     for (;;) {
-      machine = new PcMachine({ memoryMiB: opts.memory, onConsole: consoleOut, onDebugcon: opts.debugcon ? out : undefined });
+      machine = new PcMachine({ memoryMiB: opts.memory, onConsole: consoleOut, onDebugcon: opts.debugcon ? consoleOut : undefined });
       try {
         if (bios) machine.loadBios(bios);
         else bootLinux(machine, kernel!, { initrd, cmdline: opts.append ?? '' });

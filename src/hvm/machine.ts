@@ -51,7 +51,7 @@ export interface MachineOptions {
   memoryMiB: number;
   /** COM1 output, a byte at a time. */
   onConsole?: (byte: number) => void;
-  /** Bytes written to port 0xE9 (Bochs/QEMU debugcon); absent = the port is not decoded. */
+  /** Bytes written to port 0xE9 (Bochs/QEMU debugcon) or 0x402 (SeaBIOS's log); absent = the ports are not decoded. */
   onDebugcon?: (byte: number) => void;
   /** Real time of the RTC at power-on (ms since the epoch); default: now. */
   rtcBaseMs?: number;
@@ -163,12 +163,15 @@ export class PcMachine implements IoBus {
     this.mapPorts(COM2.base, COM2.base + 7, this.com2);
     if (options.onDebugcon) {
       const out = options.onDebugcon;
-      this.mapPorts(0xe9, 0xe9, {
+      const debugcon: PortDevice = {
         ioRead: () => 0xe9,
         ioWrite: (_p, size, v) => {
           for (let i = 0; i < size; i++) out((v >>> (8 * i)) & 0xff);
         },
-      });
+      };
+      // 0xE9 as Bochs and QEMU's debugcon; 0x402 is where SeaBIOS writes its log.
+      this.mapPorts(0xe9, 0xe9, debugcon);
+      this.mapPorts(0x402, 0x402, debugcon);
     }
     const reset = (what: string) => () => this.end({ kind: 'reboot', reason: what });
     this.pm = new AcpiPm({

@@ -25,7 +25,7 @@ import { GuestMemory, IoBus, NullBus, PAGE_SHIFT } from './memory.js';
 import { Fpu } from './fpu.js';
 import type { Block } from './decoder.js';
 import { decodeBlock } from './decoder.js';
-import { compileBlock, HOT_THRESHOLD } from './jit.js';
+import { compileBlock, hotThreshold } from './jit.js';
 import { deliverEvent, EventKind } from './interrupts.js';
 import { CpuidPolicy, DEFAULT_POLICY } from './msr.js';
 import './ops/index.js';
@@ -1020,12 +1020,13 @@ export class Cpu {
           insns = b.insns;
           this.currentBlock = b;
           this.blockAbort = false;
-          if (b.fn !== null) {
+          let fn = b.fn;
+          if (fn === null && ++b.hits >= hotThreshold && b.cacheable) fn = b.fn = compileBlock(b);
+          if (fn !== null) {
             compiled = true;
-            k = b.fn(this);
+            k = fn(this, target);
           } else {
             compiled = false;
-            if (++b.hits === HOT_THRESHOLD && b.cacheable) b.fn = compileBlock(b);
             const last = insns.length - 1;
             // EIP is only stored for the last instruction (and on an abort or a fault):
             // handlers in the middle of a block never read it.

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ensureImages, imageCacheDir, imagesDir, type ImageManifest } from '../../src/toolstack/images.js';
+import { ensureImages, type ImageManifest } from '../../src/toolstack/images.js';
 import { InitramfsBuilder } from '../../src/toolstack/initramfs.js';
 import { runCli } from './run-helpers.js';
 
@@ -45,14 +45,10 @@ let manifest: ImageManifest;
 let work: string;
 let initrdPath: string;
 
-function imagePath(rel: string): string {
-  return path.join(imagesDir(imageCacheDir()), rel);
-}
-
 test.before(async () => {
   manifest = await ensureImages({ only: ['kernel', 'installer', 'busybox'] });
   work = mkdtempSync(path.join(tmpdir(), 'typevisor-boot-'));
-  const busybox = readFileSync(imagePath(manifest.busybox!.files.busybox));
+  const busybox = readFileSync(manifest.busybox!.files.busybox);
   initrdPath = path.join(work, 'initrd.gz');
   writeFileSync(initrdPath, new InitramfsBuilder().skeleton().busybox(busybox).init(INIT).build());
 });
@@ -103,16 +99,16 @@ async function bootToPowerOff(kernel: string, release: RegExp, pae: boolean) {
 }
 
 test("Debian's 686-pae kernel boots busybox to user space and powers off through ACPI", { timeout: 25 * 60_000 }, async () => {
-  await bootToPowerOff(imagePath(manifest.kernel!.files.vmlinuz), /^Linux \(none\) 6\.1\.\S+-686-pae #1 SMP/, true);
+  await bootToPowerOff(manifest.kernel!.files.vmlinuz, /^Linux \(none\) 6\.1\.\S+-686-pae #1 SMP/, true);
 });
 
 test("Debian's 686 kernel boots busybox to user space and powers off through ACPI", { timeout: 25 * 60_000 }, async () => {
-  await bootToPowerOff(imagePath(manifest.installer!.files.kernel), /^Linux \(none\) 6\.1\.\S+-686 #1 SMP/, false);
+  await bootToPowerOff(manifest.installer!.files.kernel, /^Linux \(none\) 6\.1\.\S+-686 #1 SMP/, false);
 });
 
 test("the Debian installer's own initrd boots on the 686 kernel and reaches its first dialog", { timeout: 40 * 60_000 }, async () => {
-  const kernel = imagePath(manifest.installer!.files.kernel);
-  const initrd = imagePath(manifest.installer!.files.initrd);
+  const kernel = manifest.installer!.files.kernel;
+  const initrd = manifest.installer!.files.initrd;
   const r = await runCli(['--kernel', kernel, '--initrd', initrd, '--append', 'console=ttyS0', '--memory', '512', '--until', '<Go Back>'],
     { timeoutMs: 35 * 60_000 });
   // The dialog is drawn with terminal escape sequences: blank them out.
@@ -120,4 +116,15 @@ test("the Debian installer's own initrd boots on the 686 kernel and reaches its 
   assert.match(screen, /Select a language/, `console tail:\n${screen.slice(-3000)}`);
   assert.match(screen, /Choose the language to be used for the installation process/);
   assert.equal(r.code, 0, r.stderr);
+});
+
+test('--bios starts the machine at the reset vector: SeaBIOS runs, logs to the debug console and finds no disk', { timeout: 5 * 60_000 }, async () => {
+  const seabios = await ensureImages({ only: ['seabios'] });
+  const bios = seabios.seabios!.files.bios;
+  const r = await runCli(['--bios', bios, '--debugcon', '--memory', '64', '--until', 'No bootable device'], { timeoutMs: 4 * 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /SeaBIOS \(version /);
+  // It sized RAM from the CMOS, as on a machine without firmware configuration.
+  assert.match(r.stdout, /0000000000100000 - 0000000004000000 = 1 RAM/);
+  assert.match(r.stdout, /No bootable device/);
 });
