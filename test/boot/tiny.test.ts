@@ -65,6 +65,21 @@ test('a reset through the i8042 ends the run with the reboot fate', async () => 
   assert.equal(fate.kind, 'reboot');
 });
 
+test('a vCPU halted in HLT costs no host CPU: it sleeps until its next timer', async () => {
+  let out = '';
+  const m2 = new PcMachine({ memoryMiB: 16, onConsole: (b) => (out += String.fromCharCode(b)) });
+  bootLinux(m2, guestImage('tiny'), { cmdline: 'tiny=idle' });
+  const wall0 = performance.now(), cpu0 = process.cpuUsage();
+  const fate = await m2.run();
+  const wallMs = performance.now() - wall0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  assert.equal(fate.kind, 'poweroff');
+  assert.match(out, /idle: 200 ticks in HLT/);
+  assert.ok(wallMs >= 1900, `two seconds of guest time took ${wallMs.toFixed(0)} ms`);
+  assert.ok(cpuMs < wallMs * 0.25, `host CPU ${cpuMs.toFixed(0)} ms over ${wallMs.toFixed(0)} ms of idle guest`);
+});
+
 test('bad arguments get a clear error and exit code 2', async () => {
   const none = await runCli([], { timeoutMs: 10_000 });
   assert.equal(none.code, 2);
