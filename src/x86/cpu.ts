@@ -1025,6 +1025,8 @@ export class Cpu {
           if (fn !== null) {
             compiled = true;
             k = fn(this, target);
+            // A compiled region may have gone on into other blocks: k counts the last one's instructions.
+            b = this.currentBlock!;
           } else {
             compiled = false;
             const last = insns.length - 1;
@@ -1055,7 +1057,10 @@ export class Cpu {
         // A guest that faults forever without retiring anything must still give the vCPU back.
         if (++deliveries > budget) return Exit.Budget;
         if (insns !== null) {
-          if (compiled) k = this.faultIndex;
+          if (compiled) {
+            k = this.faultIndex;
+            insns = this.currentBlock!.insns;
+          }
           this.icount += k;
           this.eip = insns[k].eip;
           insns = null;

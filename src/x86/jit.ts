@@ -3,20 +3,27 @@
  *
  * A block that has run `hotThreshold` times is turned into one JavaScript
  * function. Stage one made it call each instruction's handler directly, in
- * order; stage two (jit-emit.ts) emits the most frequent instruction forms
+ * order. Stage two (jit-emit.ts) emits the most frequent instruction forms
  * inline, operands folded in as constants, and calls the handler for the
- * rest. Either way, the function runs the block's instructions exactly as the
- * interpreter would.
+ * rest; it leaves out flag stores that are provably dead; and it compiles a
+ * loop (the block itself, or a few blocks the run loop has seen lead back to
+ * it) into the one function, which goes round the loop itself as long as the
+ * run loop would. Either way, the function runs the instructions exactly as
+ * the interpreter would.
  *
- * Contract (the same as the interpreter's inner loop):
- * - the function returns the number of instructions it retired;
- * - EIP is stored before the block's last instruction runs, or after the
+ * Contract with the run loop (the interpreter's inner loop does the same for
+ * one block):
+ * - `cpu.currentBlock` is the block running: the run loop sets it, the
+ *   function updates it when it goes on into another block of its region;
+ * - the function returns the number of instructions retired by the last
+ *   block it ran (those of the blocks before were added to `icount`);
+ * - EIP is stored before a block's last instruction runs, or after the
  *   instruction at which `blockAbort` was raised (self-modifying code, a
- *   device's stop request);
+ *   device's stop request), which ends the function;
  * - on a fault it records the index of the faulting instruction in
- *   `cpu.faultIndex` and rethrows, so the run loop can rewind EIP. Everything
- *   the instructions before it did is committed (registers, flags, memory);
- *   the faulting one committed nothing.
+ *   `currentBlock` in `cpu.faultIndex` and rethrows, so the run loop can
+ *   rewind EIP. Everything the instructions before it did is committed
+ *   (registers, flags, memory); the faulting one committed nothing.
  */
 import type { Cpu } from './cpu.js';
 import { PARITY } from './cpu.js';
@@ -39,39 +46,44 @@ export function setHotThreshold(n: number): void {
   hotThreshold = n;
 }
 
-let inlineEnabled = true;
-let dropDeadFlags = true;
-let selfLoops = true;
+export interface JitOptions {
+  /** Instruction templates (off: every instruction calls its handler, as stage one did). */
+  inline: boolean;
+  /** Leave out flag-record stores that a later instruction of the block replaces unobserved. */
+  dropDeadFlags: boolean;
+  /** Compile a block together with the blocks the run loop has linked it to, see `regionSource`. */
+  regions: boolean;
+  /** At most this many blocks, and instructions, in one compiled region. */
+  maxRegionBlocks: number;
+  maxRegionInsns: number;
+}
 
-/**
- * Stage two's parts, all on by default: `inline` off makes every instruction
- * call its handler, as stage one did; the others are the two optimizations
- * on top of the templates (tests and benchmarks compare with them off).
- */
-export function setJitOptions(o: { inline?: boolean; dropDeadFlags?: boolean; selfLoops?: boolean }): void {
-  inlineEnabled = o.inline ?? inlineEnabled;
-  dropDeadFlags = o.dropDeadFlags ?? dropDeadFlags;
-  selfLoops = o.selfLoops ?? selfLoops;
+const options: JitOptions = { inline: true, dropDeadFlags: true, regions: true, maxRegionBlocks: 8, maxRegionInsns: 160 };
+
+/** Stage two's parts, all on by default (tests and benchmarks compare with some off; takes effect on the next compile). */
+export function setJitOptions(o: Partial<JitOptions>): void {
+  Object.assign(options, o);
 }
 
 /**
- * A compiled block: runs the block once (or, for a loop onto itself, as
- * often as the run loop would run it in a row, see `blockSource`); returns
- * the instructions retired by its last pass. `target` is the run loop's
- * instruction count target.
+ * A compiled block (with its region): runs until the run loop would have to
+ * do something other than run the next block of the region; returns the
+ * instructions retired by the last block it ran, which it leaves in
+ * `cpu.currentBlock` (the ones before were added to `icount`). `target` is
+ * the run loop's instruction count target.
  */
 export type CompiledBlock = (c: Cpu, target: number) => number;
 
 /** What the compiler has done: blocks, instructions emitted inline and by handler call, uses of each template. */
 export const jitStats = {
   blocks: 0,
-  /** Blocks that loop onto themselves inside their function. */
-  loops: 0,
+  /** Blocks compiled into another block's region (counted again in `inline` and `fallback`). */
+  regionBlocks: 0,
   inline: 0,
   fallback: 0,
   templates: new Map<string, number>(),
   reset(): void {
-    this.blocks = this.loops = this.inline = this.fallback = 0;
+    this.blocks = this.regionBlocks = this.inline = this.fallback = 0;
     this.templates.clear();
   },
 };
@@ -105,9 +117,6 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, k) => from + k);
 }
 
-/** Templates whose branch target is the constant `imm`: a block ending in one may loop onto itself. */
-const LOOP_BRANCHES = new Set(['jcc', 'jmp', 'loop', 'jcxz']);
-
 /** Names the generated code may use, and what they are bound to at the top of the function. */
 const HOISTED: [string, string][] = [
   ['R16', 'c.regs16'], ['R8', 'c.regs8'], ['T', 'c.tlb'], ['SF', 'c.segFlat'],
@@ -126,7 +135,7 @@ const HOISTED: [string, string][] = [
 function liveFlagStores(ems: (Emitted | null)[]): boolean[] {
   const n = ems.length;
   const live = new Array<boolean>(n).fill(true);
-  if (!dropDeadFlags) return live;
+  if (!options.dropDeadFlags) return live;
   /** The record is replaced, unobserved, after this point. */
   let replaced = false;
   for (let k = n - 1; k >= 0; k--) {
@@ -146,32 +155,55 @@ function liveFlagStores(ems: (Emitted | null)[]): boolean[] {
 }
 
 /**
- * The body of the block's function (exported for tests and debugging).
- *
- * A block whose last instruction is an inline jump or conditional jump back
- * to its own first instruction loops inside the function: after a pass that
- * jumped back, it does what the run loop would do before running the block
- * again, or returns to the run loop when that would do anything else. The run
- * loop would: count the pass's instructions and stop at `target`; return on
- * an exit request; handle a halt, an interrupt shadow, a pending NMI or
- * interrupt, single-stepping or RF; and take the block again only through
- * the chain link it keeps for the block (valid for the current `chainGen`),
- * since finding the block anew goes through the TLB and the block cache. All
- * of these are checked here; passes before the last one add their
- * instructions to `icount` themselves.
+ * The blocks compiled together with `b`: the loop through `b`, if the run
+ * loop's links show one. Candidates are the blocks linked from `b` (each
+ * block keeps links to its last two successors), theirs, and so on, breadth
+ * first up to the size limits; of these, the region keeps the ones on a path
+ * from `b` back to `b`. So a loop whose body is a few blocks (an if/else
+ * inside it, say) runs in one function. (Larger functions, or ones with
+ * blocks off the loop, made V8's code for the loop itself slower.)
  */
-export function blockSource(b: Block): string {
+export function regionOf(b: Block): Block[] {
+  if (!options.regions) return [b];
+  const seen = [b];
+  let insns = b.insns.length;
+  for (let at = 0; at < seen.length; at++) {
+    for (const next of [seen[at].next1, seen[at].next2]) {
+      if (next === null || !next.valid || !next.cacheable || seen.includes(next)) continue;
+      if (seen.length >= options.maxRegionBlocks || insns + next.insns.length > options.maxRegionInsns) continue;
+      seen.push(next);
+      insns += next.insns.length;
+    }
+  }
+  // Blocks that lead back to b, found backwards from b.
+  const back = new Set<Block>([b]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const x of seen) {
+      if (back.has(x)) continue;
+      if ((x.next1 !== null && back.has(x.next1)) || (x.next2 !== null && back.has(x.next2))) {
+        back.add(x);
+        grew = true;
+      }
+    }
+  }
+  // ... and that b leads to (every candidate does: it was found from b).
+  return seen.filter((x) => back.has(x));
+}
+
+/** The code of block `j` of a region: its instructions, then the way on to the next block. */
+function blockCode(b: Block, j: number, region: Block[]): string {
   const n = b.insns.length;
   const ems: (Emitted | null)[] = [];
   let s: FlagState = null;
   for (let k = 0; k < n; k++) {
-    const em: Emitted | null = inlineEnabled ? emitInsn(b.insns[k], k, k === n - 1, s) : null;
+    const em: Emitted | null = options.inline ? emitInsn(b.insns[k], k, k === n - 1, s) : null;
     ems.push(em);
     s = em === null ? null : em.flags === KEEP ? s : em.flags;
   }
   const live = liveFlagStores(ems);
   const lines: string[] = [];
-  /** The value `k` holds at this point of the code: the index a fault here reports. */
+  /** The value `k` holds at this point of the code: the index a fault here reports. It is 0 when a block starts. */
   let kNow = 0;
   const setK = (k: number) => {
     if (kNow !== k) lines.push(`k = ${k};`);
@@ -181,44 +213,85 @@ export function blockSource(b: Block): string {
     const i = b.insns[k];
     const last = k === n - 1;
     const em = ems[k];
+    // Handlers and Insns are the factory's parameters h<j>_<k>, i<j>_<k>; the templates say h<k>(c, i<k>).
+    const own = (code: string) => code.replace(/\b([hi])(\d+)\b/g, (_, x: string, kk: string) => `${x}${j}_${kk}`);
     if (em !== null) {
       jitStats.inline++;
       jitStats.templates.set(em.name, (jitStats.templates.get(em.name) ?? 0) + 1);
       if (em.fault) setK(k);
       if (last && !em.branch) lines.push(`c.eip = ${i.next};`);
-      lines.push(`{ ${em.code.replace(FLAG_STORES, live[k] ? em.flagCode : '')} }`);
+      lines.push(`{ ${own(em.code.replace(FLAG_STORES, live[k] ? em.flagCode : ''))} }`);
       if (!last && em.mem) lines.push(`if (c.blockAbort) { c.eip = ${i.next}; return ${k + 1}; }`);
     } else {
       jitStats.fallback++;
       setK(k);
       if (last) {
-        lines.push(`c.eip = ${i.next}; h${k}(c, i${k});`);
+        lines.push(`c.eip = ${i.next}; h${j}_${k}(c, i${j}_${k});`);
       } else {
-        lines.push(`h${k}(c, i${k});`);
+        lines.push(`h${j}_${k}(c, i${j}_${k});`);
         if (!(i.mod === 3 && REGISTER_ONLY.has(i.op))) lines.push(`if (c.blockAbort) { c.eip = ${i.next}; return ${k + 1}; }`);
       }
     }
   }
-  const lastEm = ems[n - 1];
-  const loops = selfLoops && lastEm !== null && LOOP_BRANCHES.has(lastEm.name) && b.insns[n - 1].imm === b.eip;
+  // On to another block of the region: only where the run loop would run that block next, by the same rules.
+  const targets = region.filter((x) => x === b.next1 || x === b.next2);
+  if (targets.length > 0) {
+    const go = targets.map((x) => {
+      const to = region.indexOf(x);
+      // Back to the same block: the loop around it (see regionSource); else through the dispatch.
+      return to === j
+        ? `if (to === B${to}) { c.icount += ${n}; k = 0; continue; }`
+        : `if (to === B${to}) { c.icount += ${n}; c.currentBlock = B${to}; k = 0; at = ${to}; continue dispatch; }`;
+    });
+    lines.push(`if (c.icount + ${n} < target && c.exitReason === 0 && !c.blockAbort && B${j}.valid && !c.halted && !c.inhibitIrq &&
+        !c.nmiPending && !(c.irqLine && (c.flags & ${IF}) !== 0) && (c.flags & ${TF | RF}) === 0 && c.chainGen === gen) {
+        const eip = c.eip;
+        const to = B${j}.next1Eip === eip && B${j}.next1Gen === gen && B${j}.next1.valid ? B${j}.next1 :
+          B${j}.next2Eip === eip && B${j}.next2Gen === gen && B${j}.next2.valid ? B${j}.next2 : null;
+        ${go.join('\n        ')}
+      }`);
+  }
+  lines.push(`return ${n};`);
+  return lines.join('\n      ');
+}
+
+/**
+ * The body of a region's function (exported for tests and debugging).
+ *
+ * The region's first block is the one the function is compiled for. After a
+ * block of the region, the function does what the run loop would do before
+ * running the next block, and runs it itself if it is in the region, else
+ * returns: the run loop would count the block's instructions and stop at
+ * `target`; return on an exit request; drop the link on a `blockAbort` or
+ * an invalidated block; handle a halt, an interrupt shadow, a pending NMI or
+ * interrupt, single-stepping or RF; and take the next block only through the
+ * two links it keeps in the block (valid for the current `chainGen`), since
+ * finding a block anew goes through the TLB and the block cache. All of these
+ * are checked here, and `cpu.currentBlock` follows the block that runs (a
+ * write to its page must abort it; the run loop's fault path and its next
+ * link start from it).
+ */
+export function regionSource(region: Block[]): string {
+  const codes = region.map((b, j) => blockCode(b, j, region));
+  // A block that may run again right after itself gets a loop of its own, so that the hot loop stays small.
+  const loop = (code: string) => (code.includes('continue;') ? `for (;;) {\n      ${code}\n      }` : code);
   let body: string;
-  if (loops) {
-    jitStats.loops++;
-    const start = b.eip;
-    lines.push(`if (c.eip === ${start} && c.icount + ${n} < target && !c.blockAbort && c.exitReason === 0 && !c.halted && !c.inhibitIrq &&
-        !c.nmiPending && !(c.irqLine && (c.flags & ${IF}) !== 0) && (c.flags & ${TF | RF}) === 0 && c.chainGen === gen && B.valid) {
-        const to = B.next1Eip === ${start} && B.next1Gen === gen && B.next1.valid ? B.next1 :
-          B.next2Eip === ${start} && B.next2Gen === gen && B.next2.valid ? B.next2 : null;
-        if (to === B) { c.icount += ${n}; k = 0; continue; }
-      }
-      return ${n};`);
+  if (region.length === 1 && !codes[0].includes('continue')) {
+    body = codes[0];
+  } else if (region.length === 1) {
     body = `const gen = c.chainGen;
-      for (;;) {
-      ${lines.join('\n      ')}
-      }`;
+      ${loop(codes[0])}`;
   } else {
-    lines.push(`return ${n};`);
-    body = lines.join('\n      ');
+    const cases = codes.map((code, j) => `case ${j}: {
+      ${loop(code)}
+      }`);
+    body = `const gen = c.chainGen;
+      let at = 0;
+      dispatch: for (;;) {
+      switch (at) {
+      ${cases.join('\n      ')}
+      }
+      }`;
   }
   const hoisted = HOISTED.filter(([name]) => new RegExp(`\\b${name}\\[`).test(body)).map(([name, v]) => `, ${name} = ${v}`).join('');
   return `const R = c.regs${hoisted};
@@ -231,20 +304,30 @@ export function blockSource(b: Block): string {
     }`;
 }
 
+/** The body of the function compiled for block `b` (with its region). */
+export function blockSource(b: Block): string {
+  return regionSource(regionOf(b));
+}
+
 export function compileBlock(b: Block): CompiledBlock {
-  const n = b.insns.length;
-  const params: string[] = ['PARITY', 'B'];
-  const args: unknown[] = [PARITY, b];
-  for (let k = 0; k < n; k++) {
-    params.push(`h${k}`, `i${k}`);
-    args.push(b.insns[k].exec, b.insns[k]);
-  }
+  const region = regionOf(b);
+  const params: string[] = ['PARITY'];
+  const args: unknown[] = [PARITY];
+  region.forEach((x, j) => {
+    params.push(`B${j}`);
+    args.push(x);
+    x.insns.forEach((i, k) => {
+      params.push(`h${j}_${k}`, `i${j}_${k}`);
+      args.push(i.exec, i);
+    });
+  });
   // A unique name keeps V8 from sharing one compiled function (and its call feedback) between blocks.
   const name = `block_${(serial++).toString(36)}`;
   const source = `return function ${name}(c, target) {
-    ${blockSource(b)}
+    ${regionSource(region)}
   };`;
   jitStats.blocks++;
+  jitStats.regionBlocks += region.length - 1;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generating code for guest blocks is this module's purpose
   const factory = new Function(...params, source) as (...a: unknown[]) => CompiledBlock;
   const fn = factory(...args);
