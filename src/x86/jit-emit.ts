@@ -21,7 +21,8 @@
  *   PARITY            the parity table
  *   fa fb fr          operands and result of the last flag-setting template
  *   e                 scratch for TLB entries
- *   h<k> i<k>         handler and Insn of instruction k (fallbacks, slow paths)
+ *   h<k> i<k>         handler and Insn of instruction k (fallbacks, slow paths;
+ *                     jit.ts renames them per block of a region)
  *
  * Flag knowledge: `fa`, `fb` and `fr` always hold the lazy record's A, B and
  * result of the last inline flag-setting template, and `FlagState` says what
@@ -29,7 +30,8 @@
  * carry) that follows such a template in the same block, with only templates
  * that leave the flags alone in between, is computed from those locals, e.g.
  * `JL` after `CMP r32, r32` is `(fa | 0) < (fb | 0)`. The lazy record in the
- * Cpu is still written by every template, exactly as the handler writes it.
+ * Cpu is still written by every template, exactly as the handler writes it,
+ * except where jit.ts proves the stores dead (`flagCode`, at `FLAG_STORES`).
  */
 import type { Insn } from './decoder.js';
 import { reg8Offset } from './decoder.js';
@@ -442,8 +444,10 @@ function mulDiv32(i: Insn, k: number): Emitted | null {
       R[0] = lo; R[2] = hi; fr = lo; ${F}`, { ...o, flagCode: storeResult(31, `(hi !== lo >> 31 ? ${CFOF} : 0)`) });
     case 6:
       if (i.mod !== 3) return null;
-      // The handler's EDX = 0 path (Math.floor and %); a zero divisor or a 64-bit dividend runs the handler.
-      return make('div32r', `const du = R[${i.rm}] >>> 0; if (du !== 0 && R[2] === 0) { const lo = R[0] >>> 0; R[0] = Math.floor(lo / du); R[2] = lo % du; }
+      // The handler's EDX = 0 path; a zero divisor or a 64-bit dividend runs the handler. The quotient is the
+      // handler's Math.floor(lo / du), exact for 32-bit operands; lo - q * du is then exactly its lo % du,
+      // without the floating-point remainder V8 uses for operands above 2^31.
+      return make('div32r', `const du = R[${i.rm}] >>> 0; if (du !== 0 && R[2] === 0) { const lo = R[0] >>> 0; const q = Math.floor(lo / du); R[0] = q; R[2] = lo - q * du; }
       else h${k}(c, i${k});`, { flags: KEEP, fault: true });
     default:
       return null;

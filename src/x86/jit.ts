@@ -58,11 +58,22 @@ export interface JitOptions {
   maxRegionInsns: number;
 }
 
-const options: JitOptions = { inline: true, dropDeadFlags: true, regions: true, maxRegionBlocks: 8, maxRegionInsns: 160 };
+/**
+ * The defaults. Regions are loops onto a single block: on the CPU benchmark
+ * and on a Linux boot, loops through several blocks in one function ran no
+ * faster than the same blocks in separate functions (V8's code for the larger
+ * functions was slower by about what the run loop's work saved).
+ */
+const options: JitOptions = { inline: true, dropDeadFlags: true, regions: true, maxRegionBlocks: 1, maxRegionInsns: 160 };
 
-/** Stage two's parts, all on by default (tests and benchmarks compare with some off; takes effect on the next compile). */
-export function setJitOptions(o: Partial<JitOptions>): void {
+/**
+ * Set some of stage two's options (tests and benchmarks compare settings);
+ * they apply to blocks compiled from then on. Returns the options as they were.
+ */
+export function setJitOptions(o: Partial<JitOptions>): JitOptions {
+  const old = { ...options };
   Object.assign(options, o);
+  return old;
 }
 
 /**
@@ -79,11 +90,13 @@ export const jitStats = {
   blocks: 0,
   /** Blocks compiled into another block's region (counted again in `inline` and `fallback`). */
   regionBlocks: 0,
+  /** Compiles that reused the function of an identical earlier one. */
+  reused: 0,
   inline: 0,
   fallback: 0,
   templates: new Map<string, number>(),
   reset(): void {
-    this.blocks = this.regionBlocks = this.inline = this.fallback = 0;
+    this.blocks = this.regionBlocks = this.reused = this.inline = this.fallback = 0;
     this.templates.clear();
   },
 };
@@ -309,6 +322,15 @@ export function blockSource(b: Block): string {
   return regionSource(regionOf(b));
 }
 
+/**
+ * Factories of compiled functions by their source, so that a block compiled
+ * again (decoded anew after a write to its page, or the same code at the
+ * same place in another machine) reuses the function V8 has already parsed,
+ * and the optimized code it shares between closures of one source.
+ */
+const factories = new Map<string, (...a: unknown[]) => CompiledBlock>();
+const MAX_FACTORIES = 4096;
+
 export function compileBlock(b: Block): CompiledBlock {
   const region = regionOf(b);
   const params: string[] = ['PARITY'];
@@ -321,15 +343,24 @@ export function compileBlock(b: Block): CompiledBlock {
       args.push(i.exec, i);
     });
   });
-  // A unique name keeps V8 from sharing one compiled function (and its call feedback) between blocks.
-  const name = `block_${(serial++).toString(36)}`;
-  const source = `return function ${name}(c, target) {
-    ${regionSource(region)}
+  const body = regionSource(region);
+  const key = `${params.length}\n${body}`;
+  let factory = factories.get(key);
+  if (factory === undefined) {
+    // Named by a serial number, for profiles; V8 would otherwise share one function between identical sources
+    // through its own compilation cache, which is what `factories` does on purpose.
+    const source = `return function block_${(serial++).toString(36)}(c, target) {
+    ${body}
   };`;
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generating code for guest blocks is this module's purpose
+    factory = new Function(...params, source) as (...a: unknown[]) => CompiledBlock;
+    if (factories.size >= MAX_FACTORIES) factories.delete(factories.keys().next().value!);
+    factories.set(key, factory);
+  } else {
+    jitStats.reused++;
+  }
   jitStats.blocks++;
   jitStats.regionBlocks += region.length - 1;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generating code for guest blocks is this module's purpose
-  const factory = new Function(...params, source) as (...a: unknown[]) => CompiledBlock;
   const fn = factory(...args);
   return jitHooks.wrap !== null ? jitHooks.wrap(fn, b) : fn;
 }

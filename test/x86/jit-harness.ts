@@ -25,7 +25,7 @@ import { GuestMemory, IoBus } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 import type { Block } from '../../src/x86/decoder.js';
-import { CompiledBlock, HOT_THRESHOLD, jitHooks, setHotThreshold } from '../../src/x86/jit.js';
+import { CompiledBlock, HOT_THRESHOLD, jitHooks, JitOptions, setHotThreshold, setJitOptions } from '../../src/x86/jit.js';
 
 export const RAM = 2 << 20;
 const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, STUBS = 0x4000, PD = 0x8000, PT = 0x9000, KSTACK_TOP = 0xf000;
@@ -52,12 +52,20 @@ export interface Scenario {
   /** SS: flat but 16-bit (B = 0). */
   ss16?: boolean;
   /**
+   * 16-bit code: CS based at CODE with a 64 KiB limit, D = 0 (EIP is then an
+   * offset from CODE); DS, ES, FS, GS and SS based at DATA with 64 KiB
+   * limits, B = 0: no segment is flat, every access takes the segment checks.
+   */
+  code16?: boolean;
+  /**
    * Compile threshold of the compiled run (default 1: every block compiled
    * before its first run). Above 1, blocks run interpreted first, so the run
    * loop has linked them to their successors when they are compiled: loops
    * then compile as multi-block regions.
    */
   threshold?: number;
+  /** Compiler options for the compiled run (e.g. larger regions). */
+  jit?: Partial<JitOptions>;
 }
 
 export interface Outcome {
@@ -204,10 +212,15 @@ class Machine {
       for (const seg of [DS, ES, SS, FS, GS]) cpu.setSegCache(seg, KDATA, 0, -1, 0xc093);
     }
     if (s.ss16) cpu.setSegCache(SS, s.ring === 3 ? UDATA : KDATA, 0, -1, s.ring === 3 ? 0x80f3 : 0x8093);
+    if (s.code16) {
+      const dpl = s.ring << 5;
+      cpu.setSegCache(CS, s.ring === 3 ? UCODE : KCODE, CODE, 0xffff, 0x9b | dpl);
+      for (const seg of [DS, ES, SS, FS, GS]) cpu.setSegCache(seg, s.ring === 3 ? UDATA : KDATA, DATA, 0xffff, 0x93 | dpl);
+    }
     cpu.setCpl(s.ring);
     for (let r = 0; r < 8; r++) cpu.regs[r] = s.regs[r];
     cpu.setEflags(s.eflags);
-    cpu.eip = CODE + (s.start ?? 0);
+    cpu.eip = (s.code16 ? 0 : CODE) + (s.start ?? 0);
     cpu.irqLine = false;
     this.bus.reset();
     const before = cpu.icount;
@@ -235,7 +248,9 @@ let machines: [Machine, Machine] | null = null;
 let codeRuns = 0;
 
 function countRuns(fn: CompiledBlock, b: Block): CompiledBlock {
-  if (b.eip < CODE || b.eip >= CODE + CODE_BYTES) return fn;
+  // By machine address (key = address * 2 + 32-bit code): 16-bit code's EIP is an offset from CODE.
+  const addr = Math.floor(b.key / 2);
+  if (addr < CODE || addr >= CODE + CODE_BYTES) return fn;
   return (c, target) => {
     codeRuns++;
     return fn(c, target);
@@ -250,17 +265,20 @@ export function runBoth(s: Scenario): { interp: Outcome; jit: Outcome; diff: str
   }
   const [a, b] = machines;
   const saved = jitHooks.wrap;
+  const options = setJitOptions({});
   let interp: Outcome, jit: Outcome;
   try {
     setHotThreshold(Number.MAX_SAFE_INTEGER);
     interp = a.run(s);
     setHotThreshold(s.threshold ?? 1);
+    setJitOptions(s.jit ?? {});
     jitHooks.wrap = countRuns;
     codeRuns = 0;
     jit = b.run(s);
     jit.compiledRuns = codeRuns;
   } finally {
     setHotThreshold(HOT_THRESHOLD);
+    setJitOptions(options);
     jitHooks.wrap = saved;
   }
   const diff: string[] = [];

@@ -15,7 +15,7 @@ import { DATA, hexBytes, MMIO, READ_ONLY, Rng, runBoth, Scenario, STACK, STACK_T
 import { jitStats } from '../../src/x86/jit.js';
 
 const SEED = Number(process.env.JIT_SEED ?? 0x1badb002) >>> 0;
-const CASES = Number(process.env.JIT_CASES ?? 400);
+const CASES = Number(process.env.JIT_CASES ?? 300);
 
 const EDGE = [0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff];
 const EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7;
@@ -280,7 +280,9 @@ function scenario(g: Gen, gens: InsnGen[], mixed: boolean): Scenario {
     stack: r.bytes(STACK_TOP - STACK),
     budget: 1 + r.below(200),
     ss16: r.chance(0.05),
+    code16: r.chance(0.15),
     threshold: r.pick([1, 1, 2, 3]),
+    jit: r.chance(0.5) ? { maxRegionBlocks: 8 } : {},
   };
 }
 
@@ -372,7 +374,7 @@ test('a loop compiled onto itself stops where the interpreter stops: budgets, in
         for (const [eflags, threshold] of [[0x202, 1], [0x002, 1], [0x202, 3], [0x002, 2]]) {
           const s: Scenario = {
             ring: 0, paging: true, code: Uint8Array.from(code), eflags, budget, threshold,
-            regs: [0, 3, 40, DATA, STACK_TOP - 0x100, 0, MMIO + port, 0],
+            regs: [0, 3, 40, DATA, STACK_TOP - 0x100, 0, MMIO + port, 0], jit: { maxRegionBlocks: threshold === 1 ? 1 : 8 },
           };
           const { interp, jit, diff } = runBoth(s);
           assert.deepEqual(diff, [], `budget ${budget}, eflags ${eflags.toString(16)}, code ${hexBytes(code)}`);
@@ -499,7 +501,7 @@ test('a loop of several blocks compiled as one region matches the interpreter: f
         for (let k = 0; k < 0x5000; k += 64) data[k] = TRIGGER;
         const before = jitStats.regionBlocks;
         const s: Scenario = { ring: 3, paging: true, code: Uint8Array.from(code), eflags: 0x202, budget, threshold, data,
-          regs: [0, 0, 60, ebx, STACK_TOP - 0x100, 0, 0, edi] };
+          regs: [0, 0, 60, ebx, STACK_TOP - 0x100, 0, 0, edi], jit: { maxRegionBlocks: 8 } };
         const { jit, diff } = runBoth(s);
         assert.deepEqual(diff, [], `${name}, budget ${budget}, threshold ${threshold}`);
         if (budget >= 100 && name === 'data') assert.ok(jit.compiledRuns >= 1);
