@@ -43,6 +43,22 @@ export interface FlatResult {
 const GDT = 0x1000, IDT = 0x2000, STUBS = 0x3000, TSS = 0x5000, FPU_IMAGE = 0x6000, PROLOGUE = 0x7000;
 const KSTACK_TOP = 0x9000;
 const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23, TSS_SEL = 0x28;
+
+/**
+ * The GDT of every x86 test machine: null, ring-0 code and data, ring-3 code
+ * and data (flat 4 GiB; selectors 0x08, 0x10, 0x1b, 0x23), and a busy 32-bit
+ * TSS at `tss` (selector 0x28).
+ */
+export function flatGdt(tss: number): [number, number][] {
+  return [
+    [0, 0],
+    [0x0000ffff, 0x00cf9a00], // ring-0 code
+    [0x0000ffff, 0x00cf9200], // ring-0 data
+    [0x0000ffff, 0x00cffa00], // ring-3 code
+    [0x0000ffff, 0x00cff200], // ring-3 data
+    [(tss << 16) | 0x67, 0x00008b00], // busy 32-bit TSS
+  ];
+}
 const MAX_STEPS = 2_000_000;
 
 export class FlatMachine {
@@ -54,14 +70,7 @@ export class FlatMachine {
   constructor(bus?: IoBus) {
     this.cpu = new Cpu(this.mem, bus);
     const v = this.view;
-    writeDescriptorTable(v, GDT, [
-      [0, 0],
-      [0x0000ffff, 0x00cf9a00], // ring-0 code
-      [0x0000ffff, 0x00cf9200], // ring-0 data
-      [0x0000ffff, 0x00cffa00], // ring-3 code
-      [0x0000ffff, 0x00cff200], // ring-3 data
-      [(TSS << 16) | 0x67, 0x00008b00], // busy 32-bit TSS
-    ]);
+    writeDescriptorTable(v, GDT, flatGdt(TSS));
     // Every vector: a DPL-3 32-bit interrupt gate to its own HLT, 16 bytes apart.
     writeDescriptorTable(v, IDT, Array.from({ length: 256 }, (_, n) => gateDescriptor(KCODE, STUBS + n * 16, INT_GATE32, 3)));
     for (let n = 0; n < 256; n++) this.mem.u8[STUBS + n * 16] = 0xf4;

@@ -27,6 +27,8 @@ import { Cpu, Exit } from '../../src/x86/cpu.js';
 import { GuestMemory, IoBus, NullBus } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
+import { Rng } from './rng.js';
+import { flatGdt } from './flat.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7e57f00d) >>> 0;
 const INSNS_PER_MODE = Number(process.env.FUZZ_INSNS ?? 1_250_000);
@@ -43,55 +45,6 @@ const DATA = 0x20000, DATA_BYTES = 0x2000;
 const STACK = 0x30000, STACK_TOP = 0x31000;
 const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23, TSS_SEL = 0x28;
 const GDT_ENTRIES = 10;
-
-/** sfc32: small, fast and good enough; seeded through splitmix32. */
-class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d = 1;
-
-  constructor(seed: number) {
-    let s = seed >>> 0;
-    const split = () => {
-      s = (s + 0x9e3779b9) | 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = split();
-    this.b = split();
-    this.c = split();
-    for (let k = 0; k < 12; k++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  below(n: number): number {
-    return this.u32() % n;
-  }
-
-  /** Random bytes in `mem[from, from + length)` (4-byte aligned), by a xorshift32 seeded from this generator: cheap in bulk. */
-  fill(mem: Uint8Array, from: number, length: number): void {
-    const words = new Int32Array(mem.buffer, mem.byteOffset + from, length >>> 2);
-    let x = this.u32() | 1;
-    for (let k = 0; k < words.length; k++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[k] = x;
-    }
-  }
-}
 
 /** Everything a case starts from. Its pages are in guest memory, or, when replaying a case, in `pages`. */
 interface Case {
@@ -129,12 +82,7 @@ function systemTemplate(): Uint8Array {
   const mem = new Uint8Array(SYSTEM_END);
   const v = new DataView(mem.buffer);
   writeDescriptorTable(v, GDT, [
-    [0, 0],
-    [0x0000ffff, 0x00cf9a00], // ring-0 code
-    [0x0000ffff, 0x00cf9200], // ring-0 data
-    [0x0000ffff, 0x00cffa00], // ring-3 code
-    [0x0000ffff, 0x00cff200], // ring-3 data
-    [(TSS << 16) | 0x67, 0x00008b00], // busy 32-bit TSS
+    ...flatGdt(TSS),
     // Odd segments for random selector loads to find: 16-bit code, small data at 0x20000, expand-down data, not present.
     [0x0000ffff, 0x00009a00],
     [(DATA << 16) | 0x0fff, 0x0040f200 | (DATA >>> 16)],

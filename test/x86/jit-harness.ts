@@ -26,6 +26,7 @@ import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 import type { Block } from '../../src/x86/decoder.js';
 import { CompiledBlock, HOT_THRESHOLD, jitHooks, JitOptions, setHotThreshold, setJitOptions } from '../../src/x86/jit.js';
+import { flatGdt } from './flat.js';
 
 export const RAM = 2 << 20;
 const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, STUBS = 0x4000, PD = 0x8000, PT = 0x9000, KSTACK_TOP = 0xf000;
@@ -146,14 +147,7 @@ class RecordingBus implements IoBus, InterruptSource {
 function systemTemplate(): Uint8Array {
   const mem = new Uint8Array(0x10000);
   const v = new DataView(mem.buffer);
-  writeDescriptorTable(v, GDT, [
-    [0, 0],
-    [0x0000ffff, 0x00cf9a00], // ring-0 code
-    [0x0000ffff, 0x00cf9200], // ring-0 data
-    [0x0000ffff, 0x00cffa00], // ring-3 code
-    [0x0000ffff, 0x00cff200], // ring-3 data
-    [(TSS << 16) | 0x67, 0x00008b00], // busy 32-bit TSS
-  ]);
+  writeDescriptorTable(v, GDT, flatGdt(TSS));
   writeDescriptorTable(v, IDT, Array.from({ length: 256 }, (_, n) => gateDescriptor(KCODE, STUBS + n * 16, INT_GATE32, 3)));
   for (let n = 0; n < 256; n++) mem[STUBS + n * 16] = 0xf4;
   v.setInt32(TSS + 4, KSTACK_TOP, true); // ESP0
@@ -307,56 +301,6 @@ export function runBoth(s: Scenario): { interp: Outcome; jit: Outcome; diff: str
   return { interp, jit, diff };
 }
 
-/** Small seeded PRNG (sfc32 seeded through splitmix32), as in fuzz.test.ts. */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d = 1;
-
-  constructor(seed: number) {
-    let s = seed >>> 0;
-    const split = () => {
-      s = (s + 0x9e3779b9) | 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = split();
-    this.b = split();
-    this.c = split();
-    for (let k = 0; k < 12; k++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  below(n: number): number {
-    return this.u32() % n;
-  }
-
-  chance(p: number): boolean {
-    return this.u32() / 0x100000000 < p;
-  }
-
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.below(xs.length)];
-  }
-
-  bytes(n: number): Uint8Array {
-    const b = new Uint8Array(n);
-    for (let k = 0; k < n; k++) b[k] = this.u32() & 0xff;
-    return b;
-  }
-}
 
 /** Hex dump of code, for failure messages. */
 export function hexBytes(b: ArrayLike<number>): string {

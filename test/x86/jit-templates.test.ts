@@ -11,7 +11,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DATA, hexBytes, MMIO, READ_ONLY, Rng, runBoth, Scenario, STACK, STACK_TOP, UNMAPPED, CODE_BYTES, IRQ_PORT, STOP_PORT, TRIGGER } from './jit-harness.js';
+import { DATA, hexBytes, MMIO, READ_ONLY, runBoth, Scenario, STACK, STACK_TOP, UNMAPPED, CODE_BYTES, IRQ_PORT, STOP_PORT, TRIGGER } from './jit-harness.js';
+import { Rng } from './rng.js';
 import { jitStats } from '../../src/x86/jit.js';
 
 const SEED = Number(process.env.JIT_SEED ?? 0x1badb002) >>> 0;
