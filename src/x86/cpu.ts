@@ -59,6 +59,9 @@ export interface InterruptSource {
   ackInterrupt(): number;
 }
 
+/** Slots of the direct-mapped block cache (a power of two). */
+const BLOCK_CACHE_SIZE = 1 << 16;
+
 const ACCESS_READ = 0;
 const ACCESS_WRITE = 1;
 const ACCESS_FETCH = 2;
@@ -184,6 +187,17 @@ export class Cpu {
    * paging mode): block-to-block links made under an older value are ignored.
    */
   chainGen = 0;
+  /** The CS cache the current links were made under (a CS load that changes none of these keeps them). */
+  private linkCsBase = 0;
+  private linkCsLimit = 0;
+  private linkCsDb = 0;
+  /**
+   * Direct-mapped cache in front of `blocks` (a Map lookup is slow once it
+   * holds a boot's worth of blocks): slot by machine address; an entry is
+   * used only if it is still valid and was decoded for the same key, EIP
+   * and CS limit.
+   */
+  private readonly blockCache: (Block | null)[] = new Array<Block | null>(BLOCK_CACHE_SIZE).fill(null);
   /** Set when the block being executed was invalidated by a write to its own page. */
   blockAbort = false;
   currentBlock: Block | null = null;
@@ -457,7 +471,16 @@ export class Cpu {
   }
 
   updateSegFlat(seg: number): void {
-    if (seg === CS) this.chainGen++;
+    if (seg === CS) {
+      // Interrupts, exceptions and IRET reload CS, mostly with the same values; links stay good then.
+      const base = this.segBase[CS], limit = this.segLimit[CS], db = this.segAttr[CS] & ATTR_DB;
+      if (base !== this.linkCsBase || limit !== this.linkCsLimit || db !== this.linkCsDb) {
+        this.chainGen++;
+        this.linkCsBase = base;
+        this.linkCsLimit = limit;
+        this.linkCsDb = db;
+      }
+    }
     const attr = this.segAttr[seg];
     const type = attr & 0xf;
     // Data, read/write, expand-up; or code (reads allowed if readable; writes never, handled by the slow path).
@@ -724,8 +747,11 @@ export class Cpu {
       if (access === ACCESS_FETCH && (!user || e & TLB_USER) && !(e & TLB_NX)) return e;
       if (access === ACCESS_WRITE && e & TLB_DIRTY && e & (user ? TLB_USER_WRITE : TLB_SUP_WRITE)) return e;
     }
+    const old = this.tlb[page];
     e = this.cr0 & CR0_PG ? this.walk(lin, access, user) : this.identityEntry(page);
-    if (this.tlb[page] === 0) this.tlbUsed[this.tlbUsedCount++] = page;
+    if (old === 0) this.tlbUsed[this.tlbUsedCount++] = page;
+    // A walk that moves a code page elsewhere (the guest changed its PTE) makes links to its blocks stale.
+    else if (old & TLB_CODE && (old ^ e) >>> 12 !== 0) this.chainGen++;
     this.tlb[page] = e;
     return e;
   }
@@ -873,7 +899,8 @@ export class Cpu {
 
   /** INVLPG. */
   invlpg(lin: number): void {
-    this.chainGen++;
+    // Links only lead to blocks on code frames, whose TLB entries all carry TLB_CODE.
+    if (this.tlb[lin >>> 12] & TLB_CODE) this.chainGen++;
     this.tlb[lin >>> 12] = 0;
   }
 
@@ -947,13 +974,21 @@ export class Cpu {
     if ((eip >>> 0) > csLimit) this.gp(0);
     const lin = (this.segBase[CS] + eip) | 0;
     const addr = this.fetchAddr(lin);
+    let slot = 0;
     if (addr >= 0) {
       const key = addr * 2 + (this.segAttr[CS] & ATTR_DB ? 1 : 0);
+      slot = key & (BLOCK_CACHE_SIZE - 1);
+      const c = this.blockCache[slot];
+      if (c !== null && c.key === key && c.valid && c.eip === eip && c.csLimit === csLimit) return c;
       const b = this.blocks.get(key);
-      if (b !== undefined && b.eip === eip && b.csLimit === csLimit) return b;
+      if (b !== undefined && b.eip === eip && b.csLimit === csLimit) {
+        this.blockCache[slot] = b;
+        return b;
+      }
     }
     const b = decodeBlock(this, eip, lin, addr);
     if (b.cacheable) {
+      this.blockCache[slot] = b;
       this.blocks.set(b.key, b);
       const mfn = addr >>> 12;
       let list = this.pageBlocks.get(mfn);

@@ -188,3 +188,48 @@ test('REP MOVSB faults in the middle of the string and resumes after the handler
   assert.equal(c.regs[6], 0x60010);
   assert.equal(c.regs[7], 0x74018);
 });
+
+/**
+ * A function at linear 0x80000 is called in a loop through a stub (so the
+ * stub's block is linked to it, and compiled under the jit-system suite),
+ * then its PTE is pointed at another frame holding other code and INVLPG'd:
+ * the calls after, through the same stub, must run the new code. With
+ * `writeFirst`, a store through the changed PTE comes before the INVLPG, so
+ * the TLB entry is refilled by a walk first.
+ */
+for (const writeFirst of [false, true]) {
+  test(`a code page remapped and INVLPG'd runs its new code${writeFirst ? ' (after a store through the new PTE)' : ''}`, () => {
+    const m = new SysMachine();
+    m.load(0x80000, [0xb8, ...le32(1), 0xc3]); // mov eax, 1; ret
+    m.load(0x81000, [0xb8, ...le32(2), 0xc3]); // mov eax, 2; ret
+    m.load(0x10100, [0xe8, ...le32(0x80000 - 0x10105), 0xc3]); // 10100: call 0x80000; ret
+    const call = (at: number) => [0xe8, ...le32(0x10100 - (at + 5))];
+    const code = [
+      0x31, 0xf6, //                                        10000: xor esi, esi
+      0x31, 0xff, //                                        10002: xor edi, edi
+      0xb9, ...le32(40), //                                 10004: mov ecx, 40
+      ...call(0x10009), //                                  10009: call 10100
+      0x01, 0xc6, //                                        1000e: add esi, eax
+      0x49, //                                              10010: dec ecx
+      0x75, 0xf6, //                                        10011: jnz 10009
+      0xc7, 0x05, ...le32(PT + 0x80 * 4), ...le32(0x81003), // 10013: mov dword [PTE of 0x80000], 0x81003
+      ...(writeFirst ? [0xa3, ...le32(0x80010)] : [0x90, 0x90, 0x90, 0x90, 0x90]), // 1001d: mov [0x80010], eax
+      0x0f, 0x01, 0x3d, ...le32(0x80000), //                10022: invlpg [0x80000]
+      0xb9, ...le32(40), //                                 10029: mov ecx, 40
+      ...call(0x1002e), //                                  1002e: call 10100
+      0x01, 0xc7, //                                        10033: add edi, eax
+      0x49, //                                              10035: dec ecx
+      0x75, 0xf6, //                                        10036: jnz 1002e
+      0xcd, 0x81, //                                        10038: int 0x81
+    ];
+    m.load(0x10000, code);
+    m.handler(0x81, STUBS + 0x81 * 16);
+    m.start(0, 0x10000);
+    paging32(m);
+    assert.equal(m.run(), Exit.Halt);
+    assert.equal(m.haltedVector(), 0x81);
+    assert.equal(m.cpu.regs[6], 40, 'forty calls of the first frame');
+    assert.equal(m.cpu.regs[7], 80, 'forty calls of the second frame');
+    if (writeFirst) assert.equal(m.r32(0x81010), 1, 'the store went to the new frame');
+  });
+}
