@@ -1016,27 +1016,28 @@ export class Cpu {
     for (;;) {
       try {
         while (this.icount < target) {
-          if (this.halted) {
+          if (this.halted === true) {
             if (!this.wakeable()) return Exit.Halt;
             this.halted = false;
           }
-          if (this.inhibitIrq) {
+          if (this.inhibitIrq === true) {
             this.inhibitIrq = false;
-          } else if (this.nmiPending || (this.irqLine && this.flags & IF)) {
+          } else if (this.nmiPending === true || (this.irqLine === true && (this.flags & IF) !== 0)) {
             this.serviceInterrupt();
             prev = null;
             if (this.exitReason !== Exit.Budget) return this.exitReason;
           }
           insns = null;
+          // Booleans are compared with \`=== true\`: V8 compiles a bare \`if (x)\` on a field to a full ToBoolean.
           const eip = this.eip;
           let b: Block;
-          if (prev !== null && prev.next1Eip === eip && prev.next1Gen === this.chainGen && prev.next1!.valid) {
+          if (prev !== null && prev.next1Eip === eip && prev.next1Gen === this.chainGen && prev.next1!.valid === true) {
             b = prev.next1!;
-          } else if (prev !== null && prev.next2Eip === eip && prev.next2Gen === this.chainGen && prev.next2!.valid) {
+          } else if (prev !== null && prev.next2Eip === eip && prev.next2Gen === this.chainGen && prev.next2!.valid === true) {
             b = prev.next2!;
           } else {
             b = this.getBlock();
-            if (prev !== null && b.cacheable) {
+            if (prev !== null && b.cacheable === true) {
               // Keep the newest link in slot 1, the one before in slot 2.
               prev.next2 = prev.next1;
               prev.next2Eip = prev.next1Eip;
@@ -1056,7 +1057,7 @@ export class Cpu {
           this.currentBlock = b;
           this.blockAbort = false;
           let fn = b.fn;
-          if (fn === null && ++b.hits >= hotThreshold && b.cacheable) fn = b.fn = compileBlock(b);
+          if (fn === null && ++b.hits >= hotThreshold && b.cacheable === true) fn = b.fn = compileBlock(b);
           if (fn !== null) {
             compiled = true;
             k = fn(this, target);
@@ -1070,7 +1071,7 @@ export class Cpu {
             for (k = 0; k < last; k++) {
               const i = insns[k];
               i.exec(this, i);
-              if (this.blockAbort) break;
+              if ((this.blockAbort as boolean) === true) break; // (a handler may set it)
             }
             if (k === last) {
               const i = insns[k];
@@ -1083,7 +1084,7 @@ export class Cpu {
           }
           this.icount += k;
           insns = null;
-          prev = this.blockAbort || !b.valid ? null : b;
+          prev = (this.blockAbort as boolean) === true || b.valid === false ? null : b;
           if (this.exitReason !== Exit.Budget) return this.exitReason;
         }
         return Exit.Budget;

@@ -234,7 +234,7 @@ function blockCode(b: Block, j: number, region: Block[]): string {
       if (em.fault) setK(k);
       if (last && !em.branch) lines.push(`c.eip = ${i.next};`);
       lines.push(`{ ${own(em.code.replace(FLAG_STORES, live[k] ? em.flagCode : ''))} }`);
-      if (!last && em.mem) lines.push(`if (c.blockAbort) { c.eip = ${i.next}; return ${k + 1}; }`);
+      if (!last && em.mem) lines.push(`if (c.blockAbort === true) { c.eip = ${i.next}; return ${k + 1}; }`);
     } else {
       jitStats.fallback++;
       setK(k);
@@ -242,7 +242,7 @@ function blockCode(b: Block, j: number, region: Block[]): string {
         lines.push(`c.eip = ${i.next}; h${j}_${k}(c, i${j}_${k});`);
       } else {
         lines.push(`h${j}_${k}(c, i${j}_${k});`);
-        if (!(i.mod === 3 && REGISTER_ONLY.has(i.op))) lines.push(`if (c.blockAbort) { c.eip = ${i.next}; return ${k + 1}; }`);
+        if (!(i.mod === 3 && REGISTER_ONLY.has(i.op))) lines.push(`if (c.blockAbort === true) { c.eip = ${i.next}; return ${k + 1}; }`);
       }
     }
   }
@@ -256,11 +256,13 @@ function blockCode(b: Block, j: number, region: Block[]): string {
         ? `if (to === B${to}) { c.icount += ${n}; k = 0; continue; }`
         : `if (to === B${to}) { c.icount += ${n}; c.currentBlock = B${to}; k = 0; at = ${to}; continue dispatch; }`;
     });
-    lines.push(`if (c.icount + ${n} < target && c.exitReason === 0 && !c.blockAbort && B${j}.valid && !c.halted && !c.inhibitIrq &&
-        !c.nmiPending && !(c.irqLine && (c.flags & ${IF}) !== 0) && (c.flags & ${TF | RF}) === 0 && c.chainGen === gen) {
+    // Booleans are compared with `=== true`: V8 compiles a bare `if (x)` on a field to a full ToBoolean.
+    lines.push(`if (c.icount + ${n} < target && c.exitReason === 0 && c.blockAbort === false && B${j}.valid === true && c.halted === false &&
+        c.inhibitIrq === false && c.nmiPending === false && !(c.irqLine === true && (c.flags & ${IF}) !== 0) && (c.flags & ${TF | RF}) === 0 &&
+        c.chainGen === gen) {
         const eip = c.eip;
-        const to = B${j}.next1Eip === eip && B${j}.next1Gen === gen && B${j}.next1.valid ? B${j}.next1 :
-          B${j}.next2Eip === eip && B${j}.next2Gen === gen && B${j}.next2.valid ? B${j}.next2 : null;
+        const to = B${j}.next1Eip === eip && B${j}.next1Gen === gen && B${j}.next1.valid === true ? B${j}.next1 :
+          B${j}.next2Eip === eip && B${j}.next2Gen === gen && B${j}.next2.valid === true ? B${j}.next2 : null;
         ${go.join('\n        ')}
       }`);
   }
@@ -349,7 +351,9 @@ export function compileBlock(b: Block): CompiledBlock {
   if (factory === undefined) {
     // Named by a serial number, for profiles; V8 would otherwise share one function between identical sources
     // through its own compilation cache, which is what `factories` does on purpose.
-    const source = `return function block_${(serial++).toString(36)}(c, target) {
+    // Strict: a sloppy-mode function called without a receiver has it replaced by the global object on every call.
+    const source = `'use strict';
+  return function block_${(serial++).toString(36)}(c, target) {
     ${body}
   };`;
     // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generating code for guest blocks is this module's purpose
