@@ -457,10 +457,12 @@ function mulDiv32(i: Insn, k: number): Emitted | null {
 /** IMUL r32, r/m32 (0F AF) and IMUL r32, r/m32, imm (69, 6B): imulTrunc(). */
 function imul(i: Insn, form: 'rm' | 'imm'): Emitted {
   const b = readRm(i, 4);
-  const pre = form === 'rm' ? `const y = ${b.expr}; const x = R[${i.reg}];` : `const x = ${b.expr}; const y = ${i.imm};`;
-  return make(`imul${form === 'rm' ? 2 : 3}_32${b.mem ? 'm' : 'r'}`, `${b.pre} ${pre} ${mulCode(true, 'x', 'y')}
+  const pre = form === 'rm' ? `const y = ${b.expr}; const x = R[${i.reg}];` : `const x = ${b.expr}; const y = ${i.imm | 0};`;
+  // The product overflows 32 bits exactly when its double differs from the truncated one: a double is exact up to
+  // 2^53, and beyond that it cannot equal a 32-bit value.
+  return make(`imul${form === 'rm' ? 2 : 3}_32${b.mem ? 'm' : 'r'}`, `${b.pre} ${pre} const lo = Math.imul(x, y);
       fr = lo; ${F} R[${i.reg}] = lo;`,
-  { flags: { kind: 'result', top: 31 }, flagCode: storeResult(31, `(hi !== lo >> 31 ? ${CFOF} : 0)`), fault: b.mem, mem: b.mem });
+  { flags: { kind: 'result', top: 31 }, flagCode: storeResult(31, `(x * y !== lo ? ${CFOF} : 0)`), fault: b.mem, mem: b.mem });
 }
 
 /** jumpNear(): a target past the CS limit is #GP(0) at the branch. */

@@ -1,7 +1,7 @@
 /**
  * MUL, IMUL (one-, two- and three-operand forms), DIV, IDIV. 64-bit products
- * are built from 16-bit partial products; 64/32 divisions whose dividend does
- * not fit a double go through BigInt.
+ * are built from 16-bit partial products; 64/32 divisions are long divisions
+ * in 16-bit digits, whose partial dividends all fit a double exactly.
  */
 import { CF, DE, OF } from '../constants.js';
 import type { Cpu } from '../cpu.js';
@@ -32,6 +32,23 @@ export function mulS32(a: number, b: number): void {
 }
 
 const CFOF = CF | OF;
+
+let divQ = 0, divR = 0;
+
+/**
+ * Unsigned (hi:lo) / d into divQ/divR, for hi < d (so the quotient fits 32
+ * bits). Two steps of long division by 16-bit digits: each partial dividend
+ * is below d * 2^16 < 2^48, and the floor of its double quotient is exact
+ * (the quotient is below 2^16, so its rounding error is below 1/d).
+ */
+export function divU64(hi: number, lo: number, d: number): void {
+  const n1 = hi * 0x10000 + (lo >>> 16);
+  const q1 = Math.floor(n1 / d);
+  const n2 = (n1 - q1 * d) * 0x10000 + (lo & 0xffff);
+  const q2 = Math.floor(n2 / d);
+  divQ = q1 * 0x10000 + q2;
+  divR = n2 - q2 * d;
+}
 
 function mul(size: Size) {
   return (c: Cpu, i: Insn): void => {
@@ -82,9 +99,10 @@ function imulTrunc(c: Cpu, size: Size, a: number, b: number): number {
     c.setResultFlags(15, r, r !== (r << 16) >> 16 ? CFOF : 0);
     return r & 0xffff;
   }
-  mulS32(a, b);
-  c.setResultFlags(31, prodLo, prodHi !== prodLo >> 31 ? CFOF : 0);
-  return prodLo;
+  // A double holds the product exactly up to 2^53; beyond that it cannot equal a 32-bit value.
+  const lo = Math.imul(a, b);
+  c.setResultFlags(31, lo, (a | 0) * (b | 0) !== lo ? CFOF : 0);
+  return lo;
 }
 
 function imul2(size: Size) {
@@ -124,10 +142,9 @@ function div(size: Size) {
         c.regs[0] = Math.floor(lo / du);
         c.regs[2] = lo % du;
       } else {
-        const n = (BigInt(hi) << 32n) | BigInt(lo);
-        const bd = BigInt(du);
-        c.regs[0] = Number(n / bd);
-        c.regs[2] = Number(n % bd);
+        divU64(hi, lo, du);
+        c.regs[0] = divQ;
+        c.regs[2] = divR;
       }
     }
   };
@@ -150,13 +167,18 @@ function idiv(size: Size) {
       c.regs16[0] = q;
       c.regs16[4] = n % d;
     } else {
-      const d = raw | 0;
-      const n = (BigInt(c.regs[2]) << 32n) | BigInt(c.regs[0] >>> 0);
-      const bd = BigInt(d);
-      const q = n / bd;
-      if (q > 0x7fffffffn || q < -0x80000000n) c.raise(DE);
-      c.regs[0] = Number(q);
-      c.regs[2] = Number(n % bd);
+      // Divide the magnitudes; the quotient is negative when the signs differ, the remainder has the dividend's sign.
+      const d = raw | 0, hi = c.regs[2], lo = c.regs[0] >>> 0;
+      const negN = hi < 0, negD = d < 0;
+      const mLo = negN ? (-lo) >>> 0 : lo;
+      const mHi = negN ? (~hi + (lo === 0 ? 1 : 0)) >>> 0 : hi >>> 0;
+      const md = negD ? -d : d; // up to 2^31, as a double
+      if (mHi >= md) c.raise(DE);
+      divU64(mHi, mLo, md);
+      const q = negN !== negD ? -divQ : divQ;
+      if (q > 0x7fffffff || q < -0x80000000) c.raise(DE);
+      c.regs[0] = q;
+      c.regs[2] = negN ? -divR : divR;
     }
   };
 }
