@@ -250,7 +250,13 @@ function blockCode(b: Block, j: number, region: Block[]): string {
   }
   // On to another block of the region: only where the run loop would run that block next, by the same rules.
   const targets = region.filter((x) => x === b.next1 || x === b.next2);
-  if (targets.length > 0) {
+  if (region.length === 1 && targets.length > 0) {
+    // Back into the block itself. The run loop's link lookup would find it exactly when EIP is its start: under
+    // an unchanged chainGen (the same CS and mappings) and while it is valid, that address is this block.
+    lines.push(`if ((c.eip | 0) === ${b.eip | 0} && c.icount + ${n} < target && c.exitReason === 0 && c.blockAbort === false && B0.valid === true &&
+        c.chainGen === gen && c.halted === false && c.inhibitIrq === false && c.nmiPending === false &&
+        !(c.irqLine === true && (c.flags & ${IF}) !== 0) && (c.flags & ${TF | RF}) === 0) { c.icount += ${n}; k = 0; continue; }`);
+  } else if (targets.length > 0) {
     const go = targets.map((x) => {
       const to = region.indexOf(x);
       // Back to the same block: the loop around it (see regionSource); else through the dispatch.
