@@ -978,8 +978,8 @@ export class Cpu {
     if (addr >= 0) {
       const key = addr * 2 + (this.segAttr[CS] & ATTR_DB ? 1 : 0);
       slot = key & (BLOCK_CACHE_SIZE - 1);
-      const c = this.blockCache[slot];
-      if (c !== null && c.key === key && c.valid && c.eip === eip && c.csLimit === csLimit) return c;
+      const hit = this.blockCache[slot];
+      if (hit !== null && hit.key === key && hit.valid === true && hit.eip === eip && hit.csLimit === csLimit) return hit;
       const b = this.blocks.get(key);
       if (b !== undefined && b.eip === eip && b.csLimit === csLimit) {
         this.blockCache[slot] = b;
@@ -1016,6 +1016,7 @@ export class Cpu {
     for (;;) {
       try {
         while (this.icount < target) {
+          // Booleans are compared with `=== true`: V8 compiles a bare `if (x)` on a field to a full ToBoolean.
           if (this.halted === true) {
             if (!this.wakeable()) return Exit.Halt;
             this.halted = false;
@@ -1028,7 +1029,6 @@ export class Cpu {
             if (this.exitReason !== Exit.Budget) return this.exitReason;
           }
           insns = null;
-          // Booleans are compared with \`=== true\`: V8 compiles a bare \`if (x)\` on a field to a full ToBoolean.
           const eip = this.eip;
           let b: Block;
           if (prev !== null && prev.next1Eip === eip && prev.next1Gen === this.chainGen && prev.next1!.valid === true) {

@@ -41,7 +41,7 @@ let divQ = 0, divR = 0;
  * is below d * 2^16 < 2^48, and the floor of its double quotient is exact
  * (the quotient is below 2^16, so its rounding error is below 1/d).
  */
-export function divU64(hi: number, lo: number, d: number): void {
+function divU64(hi: number, lo: number, d: number): void {
   const n1 = hi * 0x10000 + (lo >>> 16);
   const q1 = Math.floor(n1 / d);
   const n2 = (n1 - q1 * d) * 0x10000 + (lo & 0xffff);
