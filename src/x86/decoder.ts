@@ -88,7 +88,7 @@ export function ea(c: Cpu, i: Insn): number {
   let a = i.disp;
   if (i.base >= 0) a += c.regs[i.base];
   if (i.index >= 0) a += c.regs[i.index] << i.scale;
-  return i.a32 ? a | 0 : a & 0xffff;
+  return i.a32 === true ? a | 0 : a & 0xffff;
 }
 
 /** Reads code bytes for the decoder, checking the CS limit and crossing pages when it must. */
