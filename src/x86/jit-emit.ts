@@ -467,7 +467,24 @@ function imul(i: Insn, form: 'rm' | 'imm'): Emitted {
 
 /** jumpNear(): a target past the CS limit is #GP(0) at the branch. */
 function branchTo(target: string): string {
-  return `if ((${target} >>> 0) > (c.segLimit[${CS}] >>> 0)) c.gp(0); c.eip = ${target};`;
+  return `${csLimitCheck(target)} c.eip = ${target};`;
+}
+
+/**
+ * Whether the block being emitted runs under a 4 GiB code segment. A block
+ * only runs under the CS limit it was decoded with (`Block.csLimit`: the block
+ * lookup compares it, a CS load that changes it drops the links), and no
+ * target is past 0xFFFFFFFF, so its branches need no limit check.
+ */
+let flatCode = false;
+
+export function setEmitCsLimit(csLimit: number): void {
+  flatCode = csLimit >>> 0 === 0xffffffff;
+}
+
+/** The #GP(0) check of a branch target against the CS limit. */
+function csLimitCheck(target: string): string {
+  return flatCode ? '' : `if ((${target} >>> 0) > (c.segLimit[${CS}] >>> 0)) c.gp(0);`;
 }
 
 /**
@@ -521,7 +538,7 @@ export function emitInsn(i: Insn, k: number, last: boolean, s: FlagState): Emitt
     if (!last) return null;
     const cond = condExpr(op & 15, s);
     return make('jcc', `if (${cond}) { ${branchTo(String(i.imm))} } else c.eip = ${i.next};`,
-      { flags: KEEP, fault: true, branch: true, reads: readsCpu(cond) });
+      { flags: KEEP, fault: !flatCode, branch: true, reads: readsCpu(cond) });
   }
   switch (op) {
     case 0x80: case 0x82: return alu(i, i.reg, 'EI', 1, s);
@@ -630,10 +647,10 @@ export function emitInsn(i: Insn, k: number, last: boolean, s: FlagState): Emitt
     case 0x69: case 0x6b:
       return i.o32 ? imul(i, 'imm') : null;
     case 0xeb: case 0xe9:
-      return last ? make('jmp', branchTo(String(i.imm)), { flags: KEEP, fault: true, branch: true }) : null;
+      return last ? make('jmp', branchTo(String(i.imm)), { flags: KEEP, fault: !flatCode, branch: true }) : null;
     case 0xe8: {
       if (!last || !i.o32) return null;
-      const code = `if ((${i.imm} >>> 0) > (c.segLimit[${CS}] >>> 0)) c.gp(0);
+      const code = `${csLimitCheck(String(i.imm))}
       if (${STACK32}) { const v = ${i.next}; const sp = (R[4] - 4) | 0; ${writeStmt(4, SS, 'sp', 'v')} R[4] = sp; c.eip = ${i.imm}; }
       else { c.eip = ${i.next}; h${k}(c, i${k}); }`;
       return make('call32', code, { flags: KEEP, fault: true, mem: true, branch: true });
@@ -641,7 +658,7 @@ export function emitInsn(i: Insn, k: number, last: boolean, s: FlagState): Emitt
     case 0xc3: {
       if (!last || !i.o32) return null;
       const code = `if (${STACK32}) { const off = R[4]; const t = ${readExpr(4, SS, 'off')};
-      if ((t >>> 0) > (c.segLimit[${CS}] >>> 0)) c.gp(0); R[4] = off + 4; c.eip = t; }
+      ${csLimitCheck('t')} R[4] = off + 4; c.eip = t; }
       else { c.eip = ${i.next}; h${k}(c, i${k}); }`;
       return make('ret32', code, { flags: KEEP, fault: true, mem: true, branch: true });
     }

@@ -28,7 +28,7 @@
 import type { Cpu } from './cpu.js';
 import { PARITY } from './cpu.js';
 import type { Block } from './decoder.js';
-import { Emitted, emitInsn, FLAG_STORES, FlagState, KEEP } from './jit-emit.js';
+import { Emitted, emitInsn, FLAG_STORES, FlagState, KEEP, setEmitCsLimit } from './jit-emit.js';
 import { IF, RF, TF } from './constants.js';
 
 /**
@@ -211,6 +211,7 @@ function blockCode(b: Block, j: number, region: Block[]): string {
   const n = b.insns.length;
   const ems: (Emitted | null)[] = [];
   let s: FlagState = null;
+  setEmitCsLimit(b.csLimit);
   for (let k = 0; k < n; k++) {
     const em: Emitted | null = options.inline ? emitInsn(b.insns[k], k, k === n - 1, s) : null;
     ems.push(em);

@@ -1,6 +1,7 @@
 /**
  * Segment faults and their escalation: #GP and #SS on limit violations
- * (expand-up, expand-down, stack), #NP and #GP on segment loads, #DF when the
+ * (expand-up, expand-down, stack, branch targets past the CS limit), #NP
+ * and #GP on segment loads, #DF when the
  * #GP gate is missing, triple fault -> shutdown, and a Linux-style
  * double-fault task (task gate in IDT vector 8) that repairs the faulting
  * task and returns to it with IRET.
@@ -8,9 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Exit } from '../../src/x86/cpu.js';
-import { CR0_TS, SS } from '../../src/x86/constants.js';
+import { CR0_TS, CS, SS } from '../../src/x86/constants.js';
 import {
-  DATA_RW, DATA_RW_DOWN, DFSTACK_TOP, EFLAGS_NT, gateDesc, INT_GATE32, KCODE, KCODE_BASE, KDATA, segDesc, STUBS,
+  DATA_RW, DATA_RW_DOWN, DFSTACK_TOP, EFLAGS_NT, gateDesc, INT_GATE32, KCODE, KCODE_BASE, KDATA, le32, segDesc, STUBS,
   SysMachine, TASK_GATE, TSS, TSS2, TSS2_SEL, TSS_F, TSS_SEL, UCODE_BASE, UDATA,
 } from './system-machine.js';
 
@@ -33,6 +34,28 @@ test('#GP(0) past the limit of an expand-up data segment', () => {
   ]);
   assert.equal(r.vector, 13);
   assert.deepEqual(r.stack.slice(0, 3), [0, 0x1000b, KCODE]);
+});
+
+test('#GP(0) at a JMP, Jcc, CALL or RET whose target is past the CS limit', () => {
+  // KCODE_BASE is 0x10000; the code segment (base 0) ends at 0x10fff, the target is 0x11000.
+  const target = 0x11000;
+  const rel = (at: number, len: number) => le32(target - (at + len));
+  const cases: [string, number[]][] = [
+    ['jmp rel32', [0xe9, ...rel(0x10000, 5)]],
+    ['jz rel32, taken', [0x31, 0xc0, 0x0f, 0x84, ...rel(0x10002, 6)]], // xor eax, eax; jz
+    ['call rel32', [0xe8, ...rel(0x10000, 5)]],
+    ['ret', [0x68, ...le32(target), 0xc3]], // push target; ret
+  ];
+  for (const [name, code] of cases) {
+    const m = new SysMachine();
+    m.load(KCODE_BASE, code);
+    m.start(0, KCODE_BASE);
+    m.cpu.setSegCache(CS, KCODE, 0, 0x10fff, 0xc09b);
+    assert.equal(m.run(), Exit.Halt, name);
+    assert.equal(m.haltedVector(), 13, name);
+    const branchAt = KCODE_BASE + code.length - (name === 'ret' ? 1 : name.startsWith('jz') ? 6 : 5);
+    assert.deepEqual(m.stack(2), [0, branchAt], `${name}: error code 0, EIP at the branch`);
+  }
 });
 
 test('expand-down data segments: offsets above the limit up to 4 GiB (B=1) or 64 KiB (B=0)', () => {
