@@ -40,20 +40,20 @@ test('#GP(0) at a JMP, Jcc, CALL or RET whose target is past the CS limit', () =
   // KCODE_BASE is 0x10000; the code segment (base 0) ends at 0x10fff, the target is 0x11000.
   const target = 0x11000;
   const rel = (at: number, len: number) => le32(target - (at + len));
-  const cases: [string, number[]][] = [
-    ['jmp rel32', [0xe9, ...rel(0x10000, 5)]],
-    ['jz rel32, taken', [0x31, 0xc0, 0x0f, 0x84, ...rel(0x10002, 6)]], // xor eax, eax; jz
-    ['call rel32', [0xe8, ...rel(0x10000, 5)]],
-    ['ret', [0x68, ...le32(target), 0xc3]], // push target; ret
+  // [what, code, address of the branch]
+  const cases: [string, number[], number][] = [
+    ['jmp rel32', [0xe9, ...rel(0x10000, 5)], 0x10000],
+    ['jz rel32, taken', [0x31, 0xc0, 0x0f, 0x84, ...rel(0x10002, 6)], 0x10002], // xor eax, eax; jz
+    ['call rel32', [0xe8, ...rel(0x10000, 5)], 0x10000],
+    ['ret', [0x68, ...le32(target), 0xc3], 0x10005], // push target; ret
   ];
-  for (const [name, code] of cases) {
+  for (const [name, code, branchAt] of cases) {
     const m = new SysMachine();
     m.load(KCODE_BASE, code);
     m.start(0, KCODE_BASE);
-    m.cpu.setSegCache(CS, KCODE, 0, 0x10fff, 0xc09b);
+    m.cpu.setSegCache(CS, KCODE, 0, 0x10fff, 0xc09b); // KCODE's attributes, limit 0x10fff
     assert.equal(m.run(), Exit.Halt, name);
     assert.equal(m.haltedVector(), 13, name);
-    const branchAt = KCODE_BASE + code.length - (name === 'ret' ? 1 : name.startsWith('jz') ? 6 : 5);
     assert.deepEqual(m.stack(2), [0, branchAt], `${name}: error code 0, EIP at the branch`);
   }
 });
