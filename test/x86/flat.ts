@@ -59,6 +59,22 @@ export function flatGdt(tss: number): [number, number][] {
     [(tss << 16) | 0x67, 0x00008b00], // busy 32-bit TSS
   ];
 }
+
+/**
+ * Point GDTR at `gdtEntries` descriptors at `gdt` (flatGdt's six, or more),
+ * IDTR at 256 gates at `idt`, and TR at the busy TSS of `flatGdt(tss)`.
+ */
+export function loadFlatTables(cpu: Cpu, gdt: number, gdtEntries: number, idt: number, tss: number): void {
+  cpu.gdtBase = gdt;
+  cpu.gdtLimit = gdtEntries * 8 - 1;
+  cpu.idtBase = idt;
+  cpu.idtLimit = 256 * 8 - 1;
+  cpu.trSel = TSS_SEL;
+  cpu.trBase = tss;
+  cpu.trLimit = 0x67;
+  cpu.trAttr = 0x8b;
+}
+
 const MAX_STEPS = 2_000_000;
 
 export class FlatMachine {
@@ -95,14 +111,7 @@ export class FlatMachine {
 
     cpu.reset();
     cpu.setCr0(0x00000031); // PE, ET, NE: x87 errors raise #MF, as in a Linux process
-    cpu.gdtBase = GDT;
-    cpu.gdtLimit = 6 * 8 - 1;
-    cpu.idtBase = IDT;
-    cpu.idtLimit = 256 * 8 - 1;
-    cpu.trSel = TSS_SEL;
-    cpu.trBase = TSS;
-    cpu.trLimit = 0x67;
-    cpu.trAttr = 0x8b;
+    loadFlatTables(cpu, GDT, 6, IDT, TSS);
     if (t.ring0) {
       cpu.setSegCache(CS, KCODE, 0, -1, 0xc09b);
       for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, KDATA, 0, -1, 0xc093);

@@ -28,7 +28,7 @@ import { GuestMemory, IoBus, NullBus } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 import { Rng } from './rng.js';
-import { flatGdt } from './flat.js';
+import { flatGdt, loadFlatTables } from './flat.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7e57f00d) >>> 0;
 const INSNS_PER_MODE = Number(process.env.FUZZ_INSNS ?? 1_250_000);
@@ -43,7 +43,7 @@ const CODE = 0x10000, CODE_BYTES = 0x2000;
 /** Two data pages: the second is read-only to CPL 3 under paging. */
 const DATA = 0x20000, DATA_BYTES = 0x2000;
 const STACK = 0x30000, STACK_TOP = 0x31000;
-const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23, TSS_SEL = 0x28;
+const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23;
 const GDT_ENTRIES = 10;
 
 /** Everything a case starts from. Its pages are in guest memory, or, when replaying a case, in `pages`. */
@@ -193,14 +193,7 @@ class Fuzzer {
       mem.u8.set(t.pages.stack, STACK);
     }
     cpu.reset(); // also drops every decoded block: memory was written behind the CPU's back
-    cpu.gdtBase = GDT;
-    cpu.gdtLimit = GDT_ENTRIES * 8 - 1;
-    cpu.idtBase = IDT;
-    cpu.idtLimit = 256 * 8 - 1;
-    cpu.trSel = TSS_SEL;
-    cpu.trBase = TSS;
-    cpu.trLimit = 0x67;
-    cpu.trAttr = 0x8b;
+    loadFlatTables(cpu, GDT, GDT_ENTRIES, IDT, TSS);
     if (t.paging) {
       cpu.setCr3(PD);
       cpu.setCr0(0x80010011); // PG, WP, ET, PE

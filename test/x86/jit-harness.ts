@@ -26,7 +26,7 @@ import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 import type { Block } from '../../src/x86/decoder.js';
 import { CompiledBlock, HOT_THRESHOLD, jitHooks, JitOptions, setHotThreshold, setJitOptions } from '../../src/x86/jit.js';
-import { flatGdt } from './flat.js';
+import { flatGdt, loadFlatTables } from './flat.js';
 
 export const RAM = 2 << 20;
 const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, STUBS = 0x4000, PD = 0x8000, PT = 0x9000, KSTACK_TOP = 0xf000;
@@ -34,7 +34,7 @@ export const CODE = 0x20000, CODE_BYTES = 0x2000;
 export const STACK = 0x30000, STACK_TOP = 0x32000;
 export const DATA = 0x100000, DATA_BYTES = 0x5000;
 export const UNMAPPED = DATA + 0x2000, READ_ONLY = DATA + 0x3000, MMIO = DATA + 0x4000;
-const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23, TSS_SEL = 0x28;
+const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23;
 export const IRQ_PORT = 0x70, STOP_PORT = 0xf4, IRQ_VECTOR = 0x40, TRIGGER = 7;
 
 export interface Scenario {
@@ -184,14 +184,7 @@ class Machine {
     if (s.data) mem.u8.set(s.data.subarray(0, DATA_BYTES), DATA);
     if (s.stack) mem.u8.set(s.stack.subarray(0, STACK_TOP - STACK), STACK);
     cpu.reset(); // drops every decoded block: memory was rewritten behind the CPU's back
-    cpu.gdtBase = GDT;
-    cpu.gdtLimit = 6 * 8 - 1;
-    cpu.idtBase = IDT;
-    cpu.idtLimit = 256 * 8 - 1;
-    cpu.trSel = TSS_SEL;
-    cpu.trBase = TSS;
-    cpu.trLimit = 0x67;
-    cpu.trAttr = 0x8b;
+    loadFlatTables(cpu, GDT, 6, IDT, TSS);
     if (s.paging) {
       cpu.setCr3(PD);
       cpu.setCr0(0x80010011); // PG, WP, ET, PE
