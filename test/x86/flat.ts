@@ -75,6 +75,18 @@ export function loadFlatTables(cpu: Cpu, gdt: number, gdtEntries: number, idt: n
   cpu.trAttr = 0x8b;
 }
 
+/** Flat 4 GiB code and data segments of `flatGdt` at `ring` (0 or 3) in CS, DS, ES, SS, FS and GS, and CPL = `ring`. */
+export function loadFlatSegments(cpu: Cpu, ring: 0 | 3): void {
+  if (ring === 3) {
+    cpu.setSegCache(CS, UCODE, 0, -1, 0xc0fb);
+    for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, UDATA, 0, -1, 0xc0f3);
+  } else {
+    cpu.setSegCache(CS, KCODE, 0, -1, 0xc09b);
+    for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, KDATA, 0, -1, 0xc093);
+  }
+  cpu.setCpl(ring);
+}
+
 const MAX_STEPS = 2_000_000;
 
 export class FlatMachine {
@@ -112,15 +124,7 @@ export class FlatMachine {
     cpu.reset();
     cpu.setCr0(0x00000031); // PE, ET, NE: x87 errors raise #MF, as in a Linux process
     loadFlatTables(cpu, GDT, 6, IDT, TSS);
-    if (t.ring0) {
-      cpu.setSegCache(CS, KCODE, 0, -1, 0xc09b);
-      for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, KDATA, 0, -1, 0xc093);
-      cpu.setCpl(0);
-    } else {
-      cpu.setSegCache(CS, UCODE, 0, -1, 0xc0fb);
-      for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, UDATA, 0, -1, 0xc0f3);
-      cpu.setCpl(3);
-    }
+    loadFlatSegments(cpu, t.ring0 ? 0 : 3);
     for (let r = 0; r < 8; r++) cpu.regs[r] = t.regs[r];
     cpu.setEflags((t.eflags & 0x0cd5) | 0x202);
     if (t.fpu) {

@@ -25,10 +25,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cpu, Exit } from '../../src/x86/cpu.js';
 import { GuestMemory, IoBus, NullBus } from '../../src/x86/memory.js';
-import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
+import { CS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 import { Rng } from './rng.js';
-import { flatGdt, loadFlatTables } from './flat.js';
+import { flatGdt, loadFlatSegments, loadFlatTables } from './flat.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7e57f00d) >>> 0;
 const INSNS_PER_MODE = Number(process.env.FUZZ_INSNS ?? 1_250_000);
@@ -43,7 +43,7 @@ const CODE = 0x10000, CODE_BYTES = 0x2000;
 /** Two data pages: the second is read-only to CPL 3 under paging. */
 const DATA = 0x20000, DATA_BYTES = 0x2000;
 const STACK = 0x30000, STACK_TOP = 0x31000;
-const KCODE = 0x08, KDATA = 0x10, UCODE = 0x1b, UDATA = 0x23;
+const KCODE = 0x08, KDATA = 0x10;
 const GDT_ENTRIES = 10;
 
 /** Everything a case starts from. Its pages are in guest memory, or, when replaying a case, in `pages`. */
@@ -200,14 +200,7 @@ class Fuzzer {
     } else {
       cpu.setCr0(0x00000011); // ET, PE
     }
-    if (t.ring === 3) {
-      cpu.setSegCache(CS, UCODE, 0, -1, 0xc0fb);
-      for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, UDATA, 0, -1, 0xc0f3);
-    } else {
-      cpu.setSegCache(CS, KCODE, 0, -1, 0xc09b);
-      for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, KDATA, 0, -1, 0xc093);
-    }
-    cpu.setCpl(t.ring);
+    loadFlatSegments(cpu, t.ring);
     cpu.regs.set(t.regs);
     cpu.setEflags(t.eflags);
     cpu.eip = CODE + t.start;

@@ -26,7 +26,7 @@ import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 import type { Block } from '../../src/x86/decoder.js';
 import { CompiledBlock, HOT_THRESHOLD, jitHooks, JitOptions, setHotThreshold, setJitOptions } from '../../src/x86/jit.js';
-import { flatGdt, loadFlatTables } from './flat.js';
+import { flatGdt, loadFlatSegments, loadFlatTables } from './flat.js';
 
 export const RAM = 2 << 20;
 const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, STUBS = 0x4000, PD = 0x8000, PT = 0x9000, KSTACK_TOP = 0xf000;
@@ -191,20 +191,13 @@ class Machine {
     } else {
       cpu.setCr0(0x00000011);
     }
-    if (s.ring === 3) {
-      cpu.setSegCache(CS, UCODE, 0, -1, 0xc0fb);
-      for (const seg of [DS, ES, SS, FS, GS]) cpu.setSegCache(seg, UDATA, 0, -1, 0xc0f3);
-    } else {
-      cpu.setSegCache(CS, KCODE, 0, -1, 0xc09b);
-      for (const seg of [DS, ES, SS, FS, GS]) cpu.setSegCache(seg, KDATA, 0, -1, 0xc093);
-    }
+    loadFlatSegments(cpu, s.ring); // then the 16-bit variants over it
     if (s.ss16) cpu.setSegCache(SS, s.ring === 3 ? UDATA : KDATA, 0, -1, s.ring === 3 ? 0x80f3 : 0x8093);
     if (s.code16) {
       const dpl = s.ring << 5;
       cpu.setSegCache(CS, s.ring === 3 ? UCODE : KCODE, CODE, 0xffff, 0x9b | dpl);
       for (const seg of [DS, ES, SS, FS, GS]) cpu.setSegCache(seg, s.ring === 3 ? UDATA : KDATA, DATA, 0xffff, 0x93 | dpl);
     }
-    cpu.setCpl(s.ring);
     for (let r = 0; r < 8; r++) cpu.regs[r] = s.regs[r];
     cpu.setEflags(s.eflags);
     cpu.eip = (s.code16 ? 0 : CODE) + (s.start ?? 0);
