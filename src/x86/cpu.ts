@@ -938,7 +938,8 @@ export class Cpu {
     if (list) {
       for (const b of list) {
         b.valid = false;
-        this.blocks.delete(b.key);
+        // (A block across two pages may since have been decoded anew, with other bytes on its second page.)
+        if (this.blocks.get(b.key) === b) this.blocks.delete(b.key);
         if (b === this.currentBlock) this.blockAbort = true;
       }
       this.pageBlocks.delete(mfn);
@@ -979,9 +980,10 @@ export class Cpu {
       const key = addr * 2 + (this.segAttr[CS] & ATTR_DB ? 1 : 0);
       slot = key & (BLOCK_CACHE_SIZE - 1);
       const hit = this.blockCache[slot];
-      if (hit !== null && hit.key === key && hit.valid === true && hit.eip === eip && hit.csLimit === csLimit) return hit;
+      if (hit !== null && hit.key === key && hit.valid === true && hit.eip === eip && hit.csLimit === csLimit &&
+        (hit.addr2 < 0 || this.secondPageIs(lin, hit.addr2))) return hit;
       const b = this.blocks.get(key);
-      if (b !== undefined && b.eip === eip && b.csLimit === csLimit) {
+      if (b !== undefined && b.eip === eip && b.csLimit === csLimit && (b.addr2 < 0 || this.secondPageIs(lin, b.addr2))) {
         this.blockCache[slot] = b;
         return b;
       }
@@ -990,13 +992,26 @@ export class Cpu {
     if (b.cacheable) {
       this.blockCache[slot] = b;
       this.blocks.set(b.key, b);
-      const mfn = addr >>> 12;
-      let list = this.pageBlocks.get(mfn);
-      if (!list) this.pageBlocks.set(mfn, (list = []));
-      list.push(b);
-      this.markCode(mfn);
+      this.addCodeBlock(addr >>> 12, b);
+      if (b.addr2 >= 0) this.addCodeBlock(b.addr2 >>> 12, b);
     }
     return b;
+  }
+
+  /**
+   * Whether the page after `lin`'s maps to the frame at `addr2` (a block whose instruction crosses into it).
+   * A #PF here is the one the instruction's fetch would raise: its bytes on that page are all it lacks.
+   */
+  private secondPageIs(lin: number, addr2: number): boolean {
+    return (this.fetchAddr((lin | 0xfff) + 1) & ~0xfff) === addr2;
+  }
+
+  /** Record that block `b` was decoded from frame `mfn`: a write there drops it. */
+  private addCodeBlock(mfn: number, b: Block): void {
+    let list = this.pageBlocks.get(mfn);
+    if (!list) this.pageBlocks.set(mfn, (list = []));
+    list.push(b);
+    this.markCode(mfn);
   }
 
   // ---------------------------------------------------------------- run loop

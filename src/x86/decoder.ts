@@ -62,6 +62,12 @@ export class Block {
   csLimit = 0;
   valid = true;
   cacheable = true;
+  /**
+   * Machine address of the second page's frame for a block whose one
+   * instruction crosses a page end (-1 if it does not): the block is only
+   * this code while the next page still maps to that frame.
+   */
+  addr2 = -1;
   // Chaining: the last two successors seen, valid while the CPU's chainGen is unchanged.
   next1: Block | null = null;
   next1Eip = 0;
@@ -164,7 +170,10 @@ export function decodeBlock(c: Cpu, eip: number, lin: number, addr: number): Blo
         r.addr = startAddr;
         break;
       }
-      b.cacheable = false;
+      // One instruction across a page end: cached only if both pages are RAM (the second one's frame is kept).
+      const addr2 = b.cacheable ? c.fetchAddr(r.lin - 1) : -1;
+      b.addr2 = addr2 >= 0 ? addr2 & ~0xfff : -1;
+      b.cacheable = addr2 >= 0;
       b.insns.push(i);
       break;
     }

@@ -233,3 +233,46 @@ for (const writeFirst of [false, true]) {
     if (writeFirst) assert.equal(m.r32(0x81010), 1, 'the store went to the new frame');
   });
 }
+
+/**
+ * MOV EAX, imm32 at 0x80ffe, across the end of its page: its last three
+ * immediate bytes and the RET after it are on page 0x81000. It is called in a
+ * loop (so its block is cached, linked, and compiled under jit-system); then
+ * its second page is remapped to another frame, then that frame is written,
+ * then the page is made not present: each change must be seen.
+ */
+test('an instruction across a page end follows its second page: remap, store, not present', () => {
+  const m = new SysMachine();
+  m.load(0x80ffe, [0xb8, 0x01]); //                       80ffe: mov eax, 0x00000001 (bytes 2-4 on the next page)
+  m.load(0x81000, [0x00, 0x00, 0x00, 0xc3]); //           81000: ...; ret
+  m.load(0x82000, [0x01, 0x00, 0x00, 0xc3]); // other frame: mov eax, 0x00000101; ret
+  const code: number[] = [0x31, 0xf6, 0x31, 0xff, 0x31, 0xed]; // xor esi, esi; xor edi, edi; xor ebp, ebp
+  const at = () => 0x10000 + code.length;
+  /** Forty calls, summing EAX into register `sum`. */
+  const loop = (sum: number) => {
+    code.push(0xb9, ...le32(40)); //                      mov ecx, 40
+    code.push(0xe8, ...le32(0x80ffe - (at() + 5))); //    call 80ffe
+    code.push(0x01, 0xc0 | sum, 0x49, 0x75, 0xf6); //     add sum, eax; dec ecx; jnz call
+  };
+  const remap = (pte: number) => code.push(
+    0xc7, 0x05, ...le32(PT + 0x81 * 4), ...le32(pte), //  mov dword [PTE of 0x81000], pte
+    0x0f, 0x01, 0x3d, ...le32(0x81000), //                invlpg [0x81000]
+  );
+  loop(6);
+  remap(0x82003);
+  loop(7);
+  code.push(0xc6, 0x05, ...le32(0x81001), 0x02); //       mov byte [0x81001], 2 (frame 0x82000 now)
+  loop(5);
+  remap(0);
+  code.push(0xe8, ...le32(0x80ffe - (at() + 5))); //      call 80ffe: #PF
+  m.load(0x10000, code);
+  m.start(0, 0x10000);
+  paging32(m);
+  assert.equal(m.run(), Exit.Halt);
+  assert.equal(m.haltedVector(), 14);
+  assert.equal(m.cpu.regs[6], 40, 'forty calls with the first frame');
+  assert.equal(m.cpu.regs[7], 40 * 0x101, 'forty calls after the remap');
+  assert.equal(m.cpu.regs[5], 40 * 0x20101, 'forty calls after the store');
+  const [error, eip] = m.stack(2);
+  assert.deepEqual([error, eip, m.cpu.cr2 >>> 0], [0, 0x80ffe, 0x81000], 'not-present fetch of the second page, at the instruction');
+});
