@@ -707,7 +707,11 @@ export class Cpu {
     }
     const e = this.translate(lin, ACCESS_READ);
     const addr = (e & ~0xfff) | (lin & 0xfff);
-    if (e & TLB_NOT_RAM) return this.bus.mmioRead(addr, size as 1 | 2 | 4);
+    if (e & TLB_NOT_RAM) {
+      // A dword reads as a signed 32-bit value whatever the device returns, as RAM reads do (IMUL relies on it).
+      const v = this.bus.mmioRead(addr, size as 1 | 2 | 4);
+      return size === 4 ? v | 0 : v;
+    }
     if (size === 1) return this.u8[addr];
     if (size === 2) return this.dv.getUint16(addr, true);
     return this.dv.getInt32(addr, true);

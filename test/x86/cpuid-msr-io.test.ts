@@ -121,3 +121,19 @@ test('RDTSC counts up; UD2 and undefined opcodes are #UD', () => {
     assert.equal(m.run({ code: hex(code), regs, eflags: 0 }).exception, 6, code);
   }
 });
+
+test('a dword read from MMIO is a signed value however the device returns it: IMUL r/m32 of -2', () => {
+  const bus = new RecordingBus();
+  bus.mmioRead = () => 0xfffffffe; // a device may answer a dword unsigned
+  const m = new FlatMachine(bus);
+  const r = m.run({
+    ring0: true,
+    code: hex(`
+      b8 03 00 00 00      ; mov eax, 3
+      f7 2d 00 00 80 00   ; imul dword [0x800000] (past RAM: MMIO)
+    `),
+    regs, eflags: 0,
+  });
+  assert.equal(r.exception, null);
+  assert.deepEqual([r.regs[2] >>> 0, r.regs[0] >>> 0], [0xffffffff, 0xfffffffa], 'EDX:EAX = 3 * -2');
+});
