@@ -25,7 +25,7 @@ import { GuestMemory, IoBus, NullBus, PAGE_SHIFT } from './memory.js';
 import { Fpu } from './fpu.js';
 import type { Block } from './decoder.js';
 import { decodeBlock } from './decoder.js';
-import { compileBlock, hotThreshold } from './jit.js';
+import { compileBlock, hotThreshold, regionThreshold } from './jit.js';
 import { deliverEvent, EventKind } from './interrupts.js';
 import { CpuidPolicy, DEFAULT_POLICY } from './msr.js';
 import './ops/index.js';
@@ -1076,7 +1076,11 @@ export class Cpu {
           this.currentBlock = b;
           this.blockAbort = false;
           let fn = b.fn;
-          if (fn === null && ++b.hits >= hotThreshold && b.cacheable === true) fn = b.fn = compileBlock(b);
+          if (fn === null) {
+            if (++b.hits >= hotThreshold && b.cacheable === true) fn = b.fn = compileBlock(b, this, b.hits >= regionThreshold);
+          } else if (b.hits < regionThreshold && ++b.hits === regionThreshold) {
+            fn = b.fn = compileBlock(b, this, true);
+          }
           if (fn !== null) {
             compiled = true;
             k = fn(this, target);

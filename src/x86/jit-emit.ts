@@ -17,6 +17,8 @@
  *   c                 the Cpu
  *   R R16 R8          c.regs, c.regs16, c.regs8
  *   T SF              c.tlb, c.segFlat
+ *   RM RW WM WW       c.rdMask, c.rdWant, c.wrMask, c.wrWant (they change with
+ *                     the CPL or the mode, only at the end of a block)
  *   M8 M16 M32        c.u8, c.u16, c.i32
  *   PARITY            the parity table
  *   fa fb fr          operands and result of the last flag-setting template
@@ -37,6 +39,19 @@ import type { Insn } from './decoder.js';
 import { reg8Offset } from './decoder.js';
 import { OPS } from './opcodes.js';
 import { AF, ARITH_FLAGS, ATTR_DB, CF, CS, OF, PF, SF, SS, ZF } from './constants.js';
+
+/**
+ * Marks the slow path: a handler runs, or an access misses the inline TLB
+ * path. jit.ts puts there the code that records it (in a compiled loop, the
+ * local `S`, see regionSource) and brings `icount` up to date for what the
+ * slow path may call. An expression (it is used inside ternaries).
+ */
+export const SLOW = '\u0002';
+
+/** Call instruction `k`'s handler from a template (its slow path). */
+function handlerCall(k: number): string {
+  return `{ ${SLOW}; h${k}(c, i${k}); }`;
+}
 
 /** What the lazy flag record holds after an inline template (its A, B, result are in fa, fb, fr). */
 export type FlagState =
@@ -136,14 +151,14 @@ function aligned(size: Size, off: string): string {
  * and TLB hit inline, otherwise `c.lin` + `c.rdN` as the handlers do.
  */
 function readExpr(size: Size, seg: number, off: string): string {
-  return `(SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & c.rdMask) === c.rdWant${aligned(size, off)} ? ` +
-    `${memArray(size)}[${memIndex(size, off)}] : c.rd${size * 8}(c.lin(${seg}, ${off}, ${size}, false)))`;
+  return `(SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & RM) === RW${aligned(size, off)} ? ` +
+    `${memArray(size)}[${memIndex(size, off)}] : (${SLOW}, c.rd${size * 8}(c.lin(${seg}, ${off}, ${size}, false))))`;
 }
 
 /** Write statement: flat segment and TLB hit inline (never a code page: TLB_CODE is in wrMask), else `c.lin` + `c.wrN`. */
 function writeStmt(size: Size, seg: number, off: string, v: string): string {
-  return `if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & c.wrMask) === c.wrWant${aligned(size, off)}) ` +
-    `${memArray(size)}[${memIndex(size, off)}] = ${v}; else c.wr${size * 8}(c.lin(${seg}, ${off}, ${size}, true), ${v});`;
+  return `if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) ` +
+    `${memArray(size)}[${memIndex(size, off)}] = ${v}; else { ${SLOW}; c.wr${size * 8}(c.lin(${seg}, ${off}, ${size}, true), ${v}); }`;
 }
 
 /**
@@ -155,8 +170,8 @@ function writeStmt(size: Size, seg: number, off: string, v: string): string {
 function rmw(size: Size, seg: number, off: string, dst: string): { pre: string; post: (v: string) => string } {
   const arr = memArray(size);
   const pre = `let p = -1, lin = 0;
-      if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & c.wrMask) === c.wrWant${aligned(size, off)}) { p = ${memIndex(size, off)}; ${dst} = ${arr}[p]; }
-      else { lin = c.rmw(${seg}, ${off}, ${size}); ${dst} = c.rd${size * 8}(lin); }`;
+      if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) { p = ${memIndex(size, off)}; ${dst} = ${arr}[p]; }
+      else { ${SLOW}; lin = c.rmw(${seg}, ${off}, ${size}); ${dst} = c.rd${size * 8}(lin); }`;
   return { pre, post: (v) => `if (p >= 0) ${arr}[p] = ${v}; else c.wr${size * 8}(lin, ${v});` };
 }
 
@@ -377,7 +392,7 @@ const STACK32 = `SF[${SS}] !== 0 && (c.segAttr[${SS}] & ${ATTR_DB}) !== 0`;
 
 /** push32(v); the handler runs when the stack is not flat and 32-bit. */
 function push32(v: string, k: number): string {
-  return `if (${STACK32}) { const v = ${v}; const sp = (R[4] - 4) | 0; ${writeStmt(4, SS, 'sp', 'v')} R[4] = sp; } else h${k}(c, i${k});`;
+  return `if (${STACK32}) { const v = ${v}; const sp = (R[4] - 4) | 0; ${writeStmt(4, SS, 'sp', 'v')} R[4] = sp; } else ${handlerCall(k)}`;
 }
 
 /**
@@ -419,6 +434,31 @@ function shiftConst(op: number, n: number): { compute: string; flagCode: string;
   }
 }
 
+/**
+ * SHL/SAL, SHR, SAR of a 16- or 8-bit `fa` (zero-extended) into `fr` by a
+ * count known at compile time (1..31), as shiftOp() does it; null for rotates.
+ */
+function shiftConstSmall(op: number, n: number, size: 1 | 2): { compute: string; flagCode: string; flags: FlagState } | null {
+  const w = size * 8, top = w - 1, mask = size === 2 ? 0xffff : 0xff;
+  const flags: FlagState = { kind: 'result', top };
+  switch (op) {
+    case 4: case 6: { // SHL/SAL: CF is the last bit shifted out (none past the width), OF = MSB ^ CF
+      const cf = n > w ? '0' : `((fa >>> ${w - n}) & 1)`;
+      return { compute: `fr = (fa << ${n}) & ${mask};`, flagCode: storeResult(top, `(${cf} ? ${CF} : 0) | ((((fr >>> ${top}) & 1) ^ ${cf}) ? ${OF} : 0)`), flags };
+    }
+    case 5: { // SHR: OF is the operand's MSB
+      const cf = n > w ? '0' : `((fa >>> ${n - 1}) & 1)`;
+      return { compute: `fr = (fa >>> ${n}) & ${mask};`, flagCode: storeResult(top, `(${cf} ? ${CF} : 0) | (((fa >>> ${top}) & 1) ? ${OF} : 0)`), flags };
+    }
+    case 7: { // SAR of the sign-extended operand
+      const sa = `((fa << ${32 - w}) >> ${32 - w})`;
+      return { compute: `fr = (${sa} >> ${n}) & ${mask};`, flagCode: storeResult(top, `(((${sa} >> ${n - 1}) & 1) ? ${CF} : 0)`), flags };
+    }
+    default:
+      return null;
+  }
+}
+
 /** 32x32 -> 64 products into `lo`/`hi` (muldiv.ts's mulU32 / mulS32, the same arithmetic). */
 function mulCode(signed: boolean, a: string, b: string): string {
   const u = `const ua = ${a} >>> 0, ub = ${b} >>> 0;
@@ -437,10 +477,10 @@ function mulDiv32(i: Insn, k: number): Emitted | null {
   const o: Options = { flags: { kind: 'result', top: 31 }, fault: a.mem, mem: a.mem };
   switch (i.reg) {
     case 4:
-      return make(`mul32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = ${a.expr}; const acc = R[0]; ${mulCode(false, 'acc', 'src')}
+      return make(`mul32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = (${a.expr}) | 0; const acc = R[0]; ${mulCode(false, 'acc', 'src')}
       R[0] = lo; R[2] = hi; fr = lo; ${F}`, { ...o, flagCode: storeResult(31, `(hi !== 0 ? ${CFOF} : 0)`) });
     case 5:
-      return make(`imul1_32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = ${a.expr}; const acc = R[0]; ${mulCode(true, 'acc', 'src')}
+      return make(`imul1_32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = (${a.expr}) | 0; const acc = R[0]; ${mulCode(true, 'acc', 'src')}
       R[0] = lo; R[2] = hi; fr = lo; ${F}`, { ...o, flagCode: storeResult(31, `(hi !== lo >> 31 ? ${CFOF} : 0)`) });
     case 6:
       if (i.mod !== 3) return null;
@@ -448,7 +488,7 @@ function mulDiv32(i: Insn, k: number): Emitted | null {
       // handler's Math.floor(lo / du), exact for 32-bit operands; lo - q * du is then exactly its lo % du,
       // without the floating-point remainder V8 uses for operands above 2^31.
       return make('div32r', `const du = R[${i.rm}] >>> 0; if (du !== 0 && R[2] === 0) { const lo = R[0] >>> 0; const q = Math.floor(lo / du); R[0] = q; R[2] = lo - q * du; }
-      else h${k}(c, i${k});`, { flags: KEEP, fault: true });
+      else ${handlerCall(k)}`, { flags: KEEP, fault: true });
     default:
       return null;
   }
@@ -462,7 +502,7 @@ function imul(i: Insn, form: 'rm' | 'imm'): Emitted {
   // 2^53, and beyond that it cannot equal a 32-bit value.
   return make(`imul${form === 'rm' ? 2 : 3}_32${b.mem ? 'm' : 'r'}`, `${b.pre} ${pre} const lo = Math.imul(x, y);
       fr = lo; ${F} R[${i.reg}] = lo;`,
-  { flags: { kind: 'result', top: 31 }, flagCode: storeResult(31, `(x * y !== lo ? ${CFOF} : 0)`), fault: b.mem, mem: b.mem });
+  { flags: { kind: 'result', top: 31 }, flagCode: storeResult(31, `((x | 0) * (y | 0) !== lo ? ${CFOF} : 0)`), fault: b.mem, mem: b.mem });
 }
 
 /** jumpNear(): a target past the CS limit is #GP(0) at the branch. */
@@ -512,7 +552,7 @@ export function emitInsn(i: Insn, k: number, last: boolean, s: FlagState): Emitt
   if (op >= 0x58 && op <= 0x5f) {
     if (!i.o32) return null;
     // pop32(): read, ESP += 4, then the register (POP ESP ends with the value read).
-    const code = `if (${STACK32}) { const off = R[4]; const v = ${readExpr(4, SS, 'off')}; R[4] = off + 4; R[${op & 7}] = v; } else h${k}(c, i${k});`;
+    const code = `if (${STACK32}) { const off = R[4]; const v = ${readExpr(4, SS, 'off')}; R[4] = off + 4; R[${op & 7}] = v; } else ${handlerCall(k)}`;
     return make('pop_r32', code, { flags: KEEP, fault: true, mem: true });
   }
   if (op >= 0x91 && op <= 0x97) {
@@ -610,12 +650,23 @@ export function emitInsn(i: Insn, k: number, last: boolean, s: FlagState): Emitt
       return i.o32 ? make('push_imm32', push32(String(i.imm), k), { flags: KEEP, fault: true, mem: true }) : null;
     case 0xc9: {
       if (!i.o32) return null;
-      const code = `if (${STACK32}) { const off = R[5]; const v = ${readExpr(4, SS, 'off')}; R[4] = off + 4; R[5] = v; } else h${k}(c, i${k});`;
+      const code = `if (${STACK32}) { const off = R[5]; const v = ${readExpr(4, SS, 'off')}; R[4] = off + 4; R[5] = v; } else ${handlerCall(k)}`;
       return make('leave32', code, { flags: KEEP, fault: true, mem: true });
     }
-    case 0xc1: case 0xd1: {
-      // Shifts and rotates of r/m32 by imm8 or 1: a masked count of 0 changes nothing (the memory form still probes).
-      if (!i.o32) return null;
+    case 0xc0: case 0xd0: case 0xc1: case 0xd1: {
+      // Shifts and rotates of r/m by imm8 or 1: a masked count of 0 changes nothing (the memory form still probes).
+      const size: Size = op === 0xc0 || op === 0xd0 ? 1 : v;
+      if (size !== 4) {
+        const n = (op === 0xc0 || op === 0xc1 ? i.imm : 1) & 31;
+        const sh = n === 0 ? null : shiftConstSmall(i.reg, n, size);
+        if (sh === null) return null;
+        const name = `${['', '', '', '', 'shl', 'shr', 'shl', 'sar'][i.reg]}${size * 8}${i.mod === 3 ? 'r' : 'm'}`;
+        const o: Options = { flags: sh.flags, flagCode: sh.flagCode };
+        if (i.mod === 3) return make(name, `fa = ${regRef(size, i.rm)}; ${sh.compute} ${F} ${regRef(size, i.rm)} = fr;`, o);
+        const m = rmw(size, i.seg, 'off', 'fa');
+        return make(name, `const off = ${eaExpr(i)}; ${m.pre}
+      ${sh.compute} ${F} ${m.post('fr')}`, { ...o, fault: true, mem: true });
+      }
       const n = (op === 0xd1 ? 1 : i.imm) & 31;
       if (n === 0) return i.mod === 3 ? make('shift_count0', '', { flags: KEEP }) : null;
       const sh = shiftConst(i.reg, n);
@@ -652,14 +703,14 @@ export function emitInsn(i: Insn, k: number, last: boolean, s: FlagState): Emitt
       if (!last || !i.o32) return null;
       const code = `${csLimitCheck(String(i.imm))}
       if (${STACK32}) { const v = ${i.next}; const sp = (R[4] - 4) | 0; ${writeStmt(4, SS, 'sp', 'v')} R[4] = sp; c.eip = ${i.imm}; }
-      else { c.eip = ${i.next}; h${k}(c, i${k}); }`;
+      else { c.eip = ${i.next}; ${handlerCall(k)} }`;
       return make('call32', code, { flags: KEEP, fault: true, mem: true, branch: true });
     }
     case 0xc3: {
       if (!last || !i.o32) return null;
-      const code = `if (${STACK32}) { const off = R[4]; const t = ${readExpr(4, SS, 'off')};
+      const code = `if (${STACK32}) { const off = R[4]; const t = ${readExpr(4, SS, 'off')} | 0;
       ${csLimitCheck('t')} R[4] = off + 4; c.eip = t; }
-      else { c.eip = ${i.next}; h${k}(c, i${k}); }`;
+      else { c.eip = ${i.next}; ${handlerCall(k)} }`;
       return make('ret32', code, { flags: KEEP, fault: true, mem: true, branch: true });
     }
   }

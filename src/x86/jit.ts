@@ -13,8 +13,10 @@
  *
  * Contract with the run loop (the interpreter's inner loop does the same for
  * one block):
- * - `cpu.currentBlock` is the block running: the run loop sets it, the
- *   function updates it when it goes on into another block of its region;
+ * - `cpu.currentBlock` is the block running or one on the same frame (a
+ *   write to the frame must abort the block): the run loop sets it, the
+ *   function updates it when it goes on into a block of its region on
+ *   another frame, and when it returns or faults;
  * - the function returns the number of instructions retired by the last
  *   block it ran (those of the blocks before were added to `icount`);
  * - EIP is stored before a block's last instruction runs, or after the
@@ -26,10 +28,10 @@
  *   (registers, flags, memory); the faulting one committed nothing.
  */
 import type { Cpu } from './cpu.js';
-import { PARITY } from './cpu.js';
 import type { Block } from './decoder.js';
-import { Emitted, emitInsn, FLAG_STORES, FlagState, KEEP, setEmitCsLimit } from './jit-emit.js';
-import { IF, RF, TF } from './constants.js';
+import { Emitted, emitInsn, FLAG_STORES, FlagState, KEEP, setEmitCsLimit, SLOW } from './jit-emit.js';
+import { CS } from './constants.js';
+import { PARITY, TLB_NOT_RAM, TLB_NX, TLB_USER, TLB_VALID } from './cpu.js';
 
 /**
  * Executions of a block before it is compiled. A new function starts in V8's
@@ -40,12 +42,26 @@ import { IF, RF, TF } from './constants.js';
  */
 export const HOT_THRESHOLD = 2000;
 
-/** The compile threshold in force (tests set 1: every block is compiled before its first run). */
-export let hotThreshold = HOT_THRESHOLD;
+/**
+ * Executions of a block before it is compiled again, with the loop it heads
+ * (see `regionOf`); until then its function runs it alone (and loops on it
+ * if it loops onto itself). A region costs V8 more to compile and runs
+ * unoptimized for longer, which only the hottest loops pay back: on the
+ * Linux boot, regions from the first compile sped the kernel's XZ
+ * decompression up by some 15% and slowed the kernel's initialization down
+ * by about as much.
+ */
+export const REGION_THRESHOLD = 50_000;
 
-export function setHotThreshold(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`hot threshold ${n} is not a positive integer`);
+/** The compile thresholds in force (tests set 1: every block is compiled before its first run). */
+export let hotThreshold = HOT_THRESHOLD;
+export let regionThreshold = REGION_THRESHOLD;
+
+/** Set the compile threshold, and the one for regions (by default the same: regions from the first compile). */
+export function setHotThreshold(n: number, region = n): void {
+  for (const x of [n, region]) if (!Number.isInteger(x) || x < 1) throw new Error(`hot threshold ${x} is not a positive integer`);
   hotThreshold = n;
+  regionThreshold = Math.max(n, region);
 }
 
 export interface JitOptions {
@@ -61,12 +77,12 @@ export interface JitOptions {
 }
 
 /**
- * The defaults. Regions are loops onto a single block: on the CPU benchmark
- * and on a Linux boot, loops through several blocks in one function ran no
- * faster than the same blocks in separate functions (V8's code for the larger
- * functions was slower by about what the run loop's work saved).
+ * The defaults. On the Linux boot, the XZ decompression took 40% longer with
+ * regions of up to 32 blocks (400 instructions) than with regions of 8, and
+ * 70% longer with 64: V8's code for the larger functions is slower, and it
+ * comes later.
  */
-const options: JitOptions = { inline: true, dropDeadFlags: true, regions: true, maxRegionBlocks: 1, maxRegionInsns: 160 };
+const options: JitOptions = { inline: true, dropDeadFlags: true, regions: true, maxRegionBlocks: 8, maxRegionInsns: 160 };
 
 /**
  * Set some of stage two's options (tests and benchmarks compare settings);
@@ -136,6 +152,9 @@ function range(from: number, to: number): number[] {
 const HOISTED: [string, string][] = [
   ['R16', 'c.regs16'], ['R8', 'c.regs8'], ['T', 'c.tlb'], ['SF', 'c.segFlat'],
   ['M8', 'c.u8'], ['M16', 'c.u16'], ['M32', 'c.i32'],
+  // The TLB permission masks change with the CPL or the mode: only block-ending instructions change them, and a
+  // region goes on into another block only if no handler ran.
+  ['RM', 'c.rdMask'], ['RW', 'c.rdWant'], ['WM', 'c.wrMask'], ['WW', 'c.wrWant'],
 ];
 
 /**
@@ -169,22 +188,54 @@ function liveFlagStores(ems: (Emitted | null)[]): boolean[] {
   return live;
 }
 
+/** Where a region's code is: CS's base and the CPL it was compiled under, and the TLB entry of each page but the first. */
+export interface RegionPlace {
+  csBase: number;
+  cpl: number;
+  pages: { page: number; entry: number }[];
+}
+
+/** The bits of a TLB entry that decide what an instruction fetch finds there: the frame, and whether it may fetch. */
+function fetchEntry(e: number): number {
+  // (Not a module constant: cpu.ts, which defines the bits, imports this module.)
+  return e & (~0xfff | TLB_VALID | TLB_USER | TLB_NOT_RAM | TLB_NX);
+}
+
 /**
  * The blocks compiled together with `b`: the loop through `b`, if the run
  * loop's links show one. Candidates are the blocks linked from `b` (each
  * block keeps links to its last two successors), theirs, and so on, breadth
- * first up to the size limits; of these, the region keeps the ones on a path
- * from `b` back to `b`. So a loop whose body is a few blocks (an if/else
- * inside it, say) runs in one function. (Larger functions, or ones with
- * blocks off the loop, made V8's code for the loop itself slower.)
+ * first up to the size limits, that are now the code at their address (the
+ * TLB maps their page to their frame) and were decoded under the same CS;
+ * of these, the region keeps the ones on a path from `b` back to `b`. So a
+ * loop whose body is a few blocks (an if/else inside it, say) runs in one
+ * function.
+ *
+ * While the function runs, `b` is the code at its address (the run loop
+ * found it there). The others are the code at theirs as long as CS's base
+ * and the pages' TLB entries are the ones at compile time, which the
+ * function checks when it starts, unless `chainGen` is the one of its last
+ * check (a mapping of a page of code cannot change without a bump), and as
+ * long as they are valid.
  */
-export function regionOf(b: Block): Block[] {
-  if (!options.regions) return [b];
+export function regionOf(b: Block, cpu: Cpu): { region: Block[]; place: RegionPlace } {
+  const csBase = cpu.segBase[CS];
+  const place: RegionPlace = { csBase, cpl: cpu.cpl, pages: [] };
+  if (!options.regions || b.addr2 >= 0) return { region: [b], place };
+  const linOf = (x: Block) => (csBase + x.eip) >>> 0;
+  const addrOf = (x: Block) => Math.floor(x.key / 2);
+  // The code at its address: the TLB maps its linear page to its frame, for fetches.
+  const inPlace = (x: Block) => {
+    const e = cpu.tlb[linOf(x) >>> 12];
+    return x.key % 2 === b.key % 2 && x.addr2 < 0 && x.csLimit === b.csLimit && (linOf(x) & 0xfff) === addrOf(x) % 4096 &&
+      (e & (TLB_VALID | TLB_NOT_RAM | TLB_NX)) === TLB_VALID && e >>> 12 === Math.floor(addrOf(x) / 4096) &&
+      (cpu.cpl !== 3 || (e & TLB_USER) !== 0);
+  };
   const seen = [b];
   let insns = b.insns.length;
   for (let at = 0; at < seen.length; at++) {
     for (const next of [seen[at].next1, seen[at].next2]) {
-      if (next === null || !next.valid || !next.cacheable || seen.includes(next)) continue;
+      if (next === null || !next.valid || !next.cacheable || seen.includes(next) || !inPlace(next)) continue;
       if (seen.length >= options.maxRegionBlocks || insns + next.insns.length > options.maxRegionInsns) continue;
       seen.push(next);
       insns += next.insns.length;
@@ -203,7 +254,13 @@ export function regionOf(b: Block): Block[] {
     }
   }
   // ... and that b leads to (every candidate does: it was found from b).
-  return seen.filter((x) => back.has(x));
+  const region = seen.filter((x) => back.has(x));
+  const first = linOf(b) >>> 12;
+  for (const x of region) {
+    const page = linOf(x) >>> 12;
+    if (page !== first && !place.pages.some((p) => p.page === page)) place.pages.push({ page, entry: fetchEntry(cpu.tlb[page]) });
+  }
+  return { region, place };
 }
 
 /** The code of block `j` of a region: its instructions, then the way on to the next block. */
@@ -218,6 +275,14 @@ function blockCode(b: Block, j: number, region: Block[]): string {
     s = em === null ? null : em.flags === KEEP ? s : em.flags;
   }
   const live = liveFlagStores(ems);
+  // The blocks of the region that may run next: the ones the run loop has linked this one to.
+  const targets = region.filter((x) => x === b.next1 || x === b.next2);
+  const loops = region.length > 1 || targets.length > 0;
+  /** Return, retiring `count` instructions of this block (and, in a loop, those of the blocks before it). */
+  const exit = (count: number) => !loops ? `return ${count};`
+    : region.length === 1 ? `{ c.icount += ic; return ${count}; }` : `{ c.icount += ic; c.currentBlock = B${j}; return ${count}; }`;
+  // The slow path: no more blocks in this call, and `icount` as the run loop would have it, for what it calls.
+  const slow = loops ? '(c.icount += ic, ic = 0, S = 1)' : '(S = 1)';
   const lines: string[] = [];
   /** The value `k` holds at this point of the code: the index a fault here reports. It is 0 when a block starts. */
   let kNow = 0;
@@ -236,46 +301,40 @@ function blockCode(b: Block, j: number, region: Block[]): string {
       jitStats.templates.set(em.name, (jitStats.templates.get(em.name) ?? 0) + 1);
       if (em.fault) setK(k);
       if (last && !em.branch) lines.push(`c.eip = ${i.next};`);
-      lines.push(`{ ${own(em.code.replace(FLAG_STORES, live[k] ? em.flagCode : ''))} }`);
-      if (!last && em.mem) lines.push(`if (c.blockAbort === true) { c.eip = ${i.next}; return ${k + 1}; }`);
+      lines.push(`{ ${own(em.code.replace(FLAG_STORES, live[k] ? em.flagCode : '')).replaceAll(SLOW, slow)} }`);
+      // Only a slow path can raise blockAbort (the inline path never writes a page of code).
+      if (!last && em.mem) lines.push(`if (S !== 0 && c.blockAbort === true) { c.eip = ${i.next}; ${exit(k + 1)} }`);
     } else {
       jitStats.fallback++;
       setK(k);
+      const quiet = i.mod === 3 && REGISTER_ONLY.has(i.op);
+      const call = `${quiet ? '' : `${slow}; `}h${j}_${k}(c, i${j}_${k});`;
       if (last) {
-        lines.push(`c.eip = ${i.next}; h${j}_${k}(c, i${j}_${k});`);
+        lines.push(`c.eip = ${i.next}; ${call}`);
       } else {
-        lines.push(`h${j}_${k}(c, i${j}_${k});`);
-        if (!(i.mod === 3 && REGISTER_ONLY.has(i.op))) lines.push(`if (c.blockAbort === true) { c.eip = ${i.next}; return ${k + 1}; }`);
+        lines.push(call);
+        if (!quiet) lines.push(`if (c.blockAbort === true) { c.eip = ${i.next}; ${exit(k + 1)} }`);
       }
     }
   }
-  // On to another block of the region: only where the run loop would run that block next, by the same rules.
-  const targets = region.filter((x) => x === b.next1 || x === b.next2);
-  if (region.length === 1 && targets.length > 0) {
-    // Back into the block itself. The run loop's link lookup would find it exactly when EIP is its start: under
-    // an unchanged chainGen (the same CS and mappings) and while it is valid, that address is this block.
-    lines.push(`if ((c.eip | 0) === ${b.eip | 0} && c.icount + ${n} < target && c.exitReason === 0 && c.blockAbort === false && B0.valid === true &&
-        c.chainGen === gen && c.halted === false && c.inhibitIrq === false && c.nmiPending === false &&
-        !(c.irqLine === true && (c.flags & ${IF}) !== 0) && (c.flags & ${TF | RF}) === 0) { c.icount += ${n}; k = 0; continue; }`);
-  } else if (targets.length > 0) {
+  if (targets.length > 0) {
+    // On into a block of the region, where the run loop would run it next: nothing slow has happened (see
+    // regionSource), the budget is not spent, and EIP is that block's start.
+    const frame = (x: Block) => Math.floor(x.key / 8192);
     const go = targets.map((x) => {
       const to = region.indexOf(x);
-      // Back to the same block: the loop around it (see regionSource); else through the dispatch.
-      return to === j
-        ? `if (to === B${to}) { c.icount += ${n}; k = 0; continue; }`
-        : `if (to === B${to}) { c.icount += ${n}; c.currentBlock = B${to}; k = 0; at = ${to}; continue dispatch; }`;
+      if (to === j) return `if (eip === ${x.eip | 0}) { ic += ${n}; k = 0; continue; }`;
+      // A block on another frame may have been dropped (a write there); `currentBlock` is then on the frame that runs,
+      // so that a write to it aborts the block.
+      if (frame(x) === frame(b)) return `if (eip === ${x.eip | 0}) { ic += ${n}; k = 0; at = ${to}; continue dispatch; }`;
+      return `if (eip === ${x.eip | 0} && B${to}.valid === true) { ic += ${n}; k = 0; at = ${to}; c.currentBlock = B${to}; continue dispatch; }`;
     });
-    // Booleans are compared with `=== true`: V8 compiles a bare `if (x)` on a field to a full ToBoolean.
-    lines.push(`if (c.icount + ${n} < target && c.exitReason === 0 && c.blockAbort === false && B${j}.valid === true && c.halted === false &&
-        c.inhibitIrq === false && c.nmiPending === false && !(c.irqLine === true && (c.flags & ${IF}) !== 0) && (c.flags & ${TF | RF}) === 0 &&
-        c.chainGen === gen) {
-        const eip = c.eip;
-        const to = B${j}.next1Eip === eip && B${j}.next1Gen === gen && B${j}.next1.valid === true ? B${j}.next1 :
-          B${j}.next2Eip === eip && B${j}.next2Gen === gen && B${j}.next2.valid === true ? B${j}.next2 : null;
+    lines.push(`if (S === 0 && ic + ${n} < lim) {
+        const eip = c.eip | 0;
         ${go.join('\n        ')}
       }`);
   }
-  lines.push(`return ${n};`);
+  lines.push(exit(n));
   return lines.join('\n      ');
 }
 
@@ -283,54 +342,58 @@ function blockCode(b: Block, j: number, region: Block[]): string {
  * The body of a region's function (exported for tests and debugging).
  *
  * The region's first block is the one the function is compiled for. After a
- * block of the region, the function does what the run loop would do before
- * running the next block, and runs it itself if it is in the region, else
- * returns: the run loop would count the block's instructions and stop at
- * `target`; return on an exit request; drop the link on a `blockAbort` or
- * an invalidated block; handle a halt, an interrupt shadow, a pending NMI or
- * interrupt, single-stepping or RF; and take the next block only through the
- * two links it keeps in the block (valid for the current `chainGen`), since
- * finding a block anew goes through the TLB and the block cache. All of these
- * are checked here, and `cpu.currentBlock` follows the block that runs (a
- * write to its page must abort it; the run loop's fault path and its next
- * link start from it).
+ * block of the region, the function runs the next one itself if it is in the
+ * region and the run loop would run it next, else returns. The run loop
+ * would stop at `target` and, between blocks, take an interrupt, a halt, an
+ * interrupt shadow, single-stepping or RF, a stop request, a `blockAbort`;
+ * and it would find a block anew after a mapping or CS changed or code was
+ * written. Only a handler or a slow path (a TLB miss, a write to a page of
+ * code, MMIO) can bring any of these about, so the function goes on only if
+ * none ran since it was called (`S` is 0), counting the instructions in `ic`
+ * against the `lim` left to `target`. `S` starts at 1 (the function runs one
+ * block) unless the region's code is where it was compiled from (see
+ * `regionOf`): `V.gen` is the `chainGen` at which that was last found true.
  */
-export function regionSource(region: Block[]): string {
+export function regionSource(region: Block[], place: RegionPlace): string {
   const codes = region.map((b, j) => blockCode(b, j, region));
   // A block that may run again right after itself gets a loop of its own, so that the hot loop stays small.
   const loop = (code: string) => (code.includes('continue;') ? `for (;;) {\n      ${code}\n      }` : code);
   let body: string;
-  if (region.length === 1 && !codes[0].includes('continue')) {
-    body = codes[0];
-  } else if (region.length === 1) {
-    body = `const gen = c.chainGen;
-      ${loop(codes[0])}`;
+  const loops = region.length > 1 || codes[0].includes('continue');
+  let start = '';
+  if (region.length === 1) {
+    body = loop(codes[0]);
   } else {
     const cases = codes.map((code, j) => `case ${j}: {
       ${loop(code)}
       }`);
-    body = `const gen = c.chainGen;
-      let at = 0;
-      dispatch: for (;;) {
+    body = `dispatch: for (;;) {
       switch (at) {
       ${cases.join('\n      ')}
       }
       }`;
+    const pages = place.pages.map((p) => `(T[${p.page}] & ${fetchEntry(-1)}) === ${p.entry}`);
+    start = `
+    if (c.segBase[${CS}] === ${place.csBase} && c.cpl === ${place.cpl}) {
+      if (c.chainGen === V.gen) S = 0;
+      else if (${pages.length > 0 ? pages.join(' && ') : 'true'}) { V.gen = c.chainGen; S = 0; }
+    }`;
   }
-  const hoisted = HOISTED.filter(([name]) => new RegExp(`\\b${name}\\[`).test(body)).map(([name, v]) => `, ${name} = ${v}`).join('');
+  const hoisted = HOISTED.filter(([name]) => new RegExp(`\\b${name}\\b`).test(body + start)).map(([name, v]) => `, ${name} = ${v}`).join('');
   return `const R = c.regs${hoisted};
-    let k = 0, e = 0, fa = 0, fb = 0, fr = 0;
+    let k = 0, e = 0, fa = 0, fb = 0, fr = 0, S = ${region.length > 1 ? 1 : 0}${region.length > 1 ? ', at = 0' : ''}${loops ? ', ic = 0; const lim = target - c.icount' : ''};${start}
     try {
       ${body}
     } catch (x) {
-      c.faultIndex = k;
+      c.faultIndex = k;${loops ? ' c.icount += ic;' : ''}${region.length > 1 ? ' c.currentBlock = BS[at];' : ''}
       throw x;
     }`;
 }
 
 /** The body of the function compiled for block `b` (with its region). */
-export function blockSource(b: Block): string {
-  return regionSource(regionOf(b));
+export function blockSource(b: Block, cpu: Cpu): string {
+  const { region, place } = regionOf(b, cpu);
+  return regionSource(region, place);
 }
 
 /**
@@ -342,10 +405,10 @@ export function blockSource(b: Block): string {
 const factories = new Map<string, (...a: unknown[]) => CompiledBlock>();
 const MAX_FACTORIES = 4096;
 
-export function compileBlock(b: Block): CompiledBlock {
-  const region = regionOf(b);
-  const params: string[] = ['PARITY'];
-  const args: unknown[] = [PARITY];
+export function compileBlock(b: Block, cpu: Cpu, withRegion = true): CompiledBlock {
+  const { region, place } = withRegion ? regionOf(b, cpu) : { region: [b], place: { csBase: cpu.segBase[CS], cpl: cpu.cpl, pages: [] } };
+  const params: string[] = ['PARITY', 'BS', 'V'];
+  const args: unknown[] = [PARITY, region, { gen: -1 }];
   region.forEach((x, j) => {
     params.push(`B${j}`);
     args.push(x);
@@ -354,7 +417,7 @@ export function compileBlock(b: Block): CompiledBlock {
       args.push(i.exec, i);
     });
   });
-  const body = regionSource(region);
+  const body = regionSource(region, place);
   const key = `${params.length}\n${body}`;
   let factory = factories.get(key);
   if (factory === undefined) {

@@ -25,7 +25,7 @@ import { GuestMemory, IoBus } from '../../src/x86/memory.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/x86/constants.js';
 import { gateDescriptor, INT_GATE32, writeDescriptorTable } from '../../src/x86/descriptors.js';
 import type { Block } from '../../src/x86/decoder.js';
-import { CompiledBlock, HOT_THRESHOLD, jitHooks, JitOptions, setHotThreshold, setJitOptions } from '../../src/x86/jit.js';
+import { CompiledBlock, HOT_THRESHOLD, jitHooks, JitOptions, REGION_THRESHOLD, setHotThreshold, setJitOptions } from '../../src/x86/jit.js';
 import { flatGdt, loadFlatSegments, loadFlatTables } from './flat.js';
 
 export const RAM = 2 << 20;
@@ -257,7 +257,7 @@ export function runBoth(s: Scenario): { interp: Outcome; jit: Outcome; diff: str
     jit = b.run(s);
     jit.compiledRuns = codeRuns;
   } finally {
-    setHotThreshold(HOT_THRESHOLD);
+    setHotThreshold(HOT_THRESHOLD, REGION_THRESHOLD);
     setJitOptions(options);
     jitHooks.wrap = saved;
   }

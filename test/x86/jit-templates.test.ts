@@ -424,6 +424,10 @@ function setters(y: number): number[][] {
   out.push([0x85, 0xc8], [0x84, 0xc8], [0x66, 0x85, 0xc8], [0xa9, ...le32(y)], [0xf7, 0xc0, ...le32(y)], [0xa8, y8]);
   out.push([0x40], [0x48], [0x66, 0x40], [0xfe, 0xc0], [0xfe, 0xc8], [0xff, 0xc0], [0xf7, 0xd8], [0xf6, 0xd8], [0x66, 0xf7, 0xd8]);
   for (const sub of [0, 1, 4, 5, 7]) out.push([0xc1, 0xc0 | (sub << 3), (y8 % 33) || 1], [0xd1, 0xc0 | (sub << 3)], [0xd3, 0xc0 | (sub << 3)]);
+  for (const sub of [4, 5, 7]) {
+    out.push([0x66, 0xc1, 0xc0 | (sub << 3), (y8 % 33) || 1], [0x66, 0xd1, 0xc0 | (sub << 3)], [0xc0, 0xc0 | (sub << 3), (y8 % 33) || 1],
+      [0xd0, 0xc0 | (sub << 3)]);
+  }
   out.push([0xf7, 0xe1], [0xf7, 0xe9], [0x0f, 0xaf, 0xc1], [0x6b, 0xc1, y8], [0x69, 0xc1, ...le32(y)]);
   return out;
 }
@@ -511,4 +515,38 @@ test('a loop of several blocks compiled as one region matches the interpreter: f
     }
   }
   assert.ok(regions > 0, 'no block was compiled into a region');
+});
+
+test('a region across two pages follows its second page: remapped (INVLPG) or written between two passes', () => {
+  // Page 0x20000:  20000: mov ecx, 40; xor eax, eax; jmp L
+  //                L = 20f00: add eax, 1; cmp ecx, 20; jne J
+  //                    20f08: remap: mov dword [PTE of 0x21000], DATA + 0x1000 | 3; invlpg [0x21000]; nop; nop
+  //                           write: mov byte [0x21002], 0x20; nop x 12
+  //                J = 20f1b: jmp 21000
+  // Page 0x21000:  21000: add eax, 2; dec ecx; jnz L; hlt
+  // Frame DATA + 0x1000, which the PTE points at from ECX = 20 on: the same code, but add eax, 0x20.
+  const PTE_21 = 0x9000 + 0x21 * 4;
+  const second = (n: number) => [0x83, 0xc0, n, 0x49, 0x0f, 0x85, ...le32(0x20f00 - 0x2100a), 0xf4];
+  const change = {
+    remap: [0xc7, 0x05, ...le32(PTE_21), ...le32(DATA + 0x1003), 0x0f, 0x01, 0x3d, ...le32(0x21000), 0x90, 0x90],
+    write: [0xc6, 0x05, ...le32(0x21002), 0x20, ...new Array<number>(12).fill(0x90)],
+  };
+  const before = jitStats.regionBlocks;
+  for (const [name, bytes] of Object.entries(change)) {
+    const code = new Uint8Array(CODE_BYTES);
+    code.set([0xb9, ...le32(40), 0x31, 0xc0, 0xe9, ...le32(0x20f00 - 0x2000c)], 0);
+    code.set([0x83, 0xc0, 0x01, 0x83, 0xf9, 0x14, 0x75, 0x13, ...bytes, 0xe9, ...le32(0x21000 - 0x20f20)], 0xf00);
+    code.set(second(2), 0x1000);
+    const data = new Uint8Array(0x5000);
+    data.set(second(0x20), 0x1000);
+    for (const threshold of [2, 3, 5]) {
+      const s: Scenario = { ring: 0, paging: true, code, eflags: 0x202, budget: 10_000, threshold, data,
+        regs: [0, 0, 0, 0, STACK_TOP - 0x100, 0, 0, 0], jit: { maxRegionBlocks: 8 } };
+      const { interp, jit, diff } = runBoth(s);
+      assert.deepEqual(diff, [], `${name}, threshold ${threshold}`);
+      assert.equal(interp.regs[0], 20 * 3 + 20 * 0x21, `${name}: twenty passes through each version of the code`);
+      assert.ok(jit.compiledRuns >= 1);
+    }
+  }
+  assert.ok(jitStats.regionBlocks > before, 'no region was compiled');
 });
