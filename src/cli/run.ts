@@ -90,8 +90,9 @@ export async function run(opts: RunOptions): Promise<number> {
 
   // Console output is batched: the machine yields to the event loop every few ms.
   let pending: number[] = [];
+  let outClosed = false;
   const flush = () => {
-    if (pending.length === 0) return;
+    if (pending.length === 0 || outClosed) return;
     process.stdout.write(Uint8Array.from(pending));
     pending = [];
   };
@@ -107,6 +108,15 @@ export async function run(opts: RunOptions): Promise<number> {
     tail = Buffer.concat([tail.subarray(Math.max(0, tail.length - until.length + 1)), Uint8Array.of(b)]);
     if (tail.includes(until)) machine.end({ kind: 'stopped', reason: `the console printed ${JSON.stringify(opts.until)}` });
   };
+
+  // The reader went away (`typevisor run ... | head`): the domain stops, as it would on Ctrl-], rather than the
+  // process dying of an unhandled error.
+  const onOutputError = (e: NodeJS.ErrnoException) => {
+    outClosed = true;
+    pending = [];
+    machine?.end({ kind: 'stopped', reason: e.code === 'EPIPE' ? 'the console output was closed' : `console output: ${e.message}` });
+  };
+  process.stdout.on('error', onOutputError);
 
   const stdin = process.stdin;
   const raw = stdin.isTTY;
@@ -140,6 +150,7 @@ export async function run(opts: RunOptions): Promise<number> {
       if (fate.kind !== 'reboot') return code;
     }
   } finally {
+    process.stdout.off('error', onOutputError);
     stdin.off('data', onInput);
     if (raw) stdin.setRawMode(false);
     stdin.pause();

@@ -6,11 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PcMachine } from '../../src/hvm/machine.js';
 import { bootLinux } from '../../src/boot/linux.js';
 import { guestImage } from '../../src/boot/guests.js';
-import { runCli } from './run-helpers.js';
+import { CLI, runCli } from './run-helpers.js';
 
 const TINY = fileURLToPath(new URL('../../../guests/bin/tiny.bzImage', import.meta.url));
 
@@ -90,4 +91,19 @@ test('bad arguments get a clear error and exit code 2', async () => {
   const notKernel = await runCli(['--kernel', fileURLToPath(import.meta.url)], { timeoutMs: 10_000 });
   assert.equal(notKernel.code, 2);
   assert.match(notKernel.stderr, /bzImage/);
+});
+
+test('a reader that closes the console output (typevisor run | head) stops the domain: exit 0 with a message', async () => {
+  const child = spawn(process.execPath, [CLI, 'run', '--kernel', TINY, '--append', 'console=ttyS0', '--memory', '32'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (stderr += d));
+  // The first line arrives, then the reader goes away while the guest still has lines to print.
+  child.stdout.once('data', () => child.stdout.destroy());
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  assert.equal(code, 0, `exit code; stderr: ${stderr}`);
+  assert.match(stderr, /domain stopped: the console output was closed/);
+  assert.doesNotMatch(stderr, /Unhandled|EPIPE/);
 });
