@@ -92,8 +92,8 @@ export async function run(opts: RunOptions): Promise<number> {
   let pending: number[] = [];
   let outClosed = false;
   const flush = () => {
-    if (pending.length === 0 || outClosed) return;
-    process.stdout.write(Uint8Array.from(pending));
+    if (pending.length === 0) return;
+    if (!outClosed) process.stdout.write(Uint8Array.from(pending));
     pending = [];
   };
   const out = (b: number) => {
@@ -110,7 +110,7 @@ export async function run(opts: RunOptions): Promise<number> {
   };
 
   // The reader went away (`typevisor run ... | head`): the domain stops, as it would on Ctrl-], rather than the
-  // process dying of an unhandled error.
+  // process dying of an unhandled error. (The listener stays: the error of the last write may come after the return.)
   const onOutputError = (e: NodeJS.ErrnoException) => {
     outClosed = true;
     pending = [];
@@ -150,7 +150,6 @@ export async function run(opts: RunOptions): Promise<number> {
       if (fate.kind !== 'reboot') return code;
     }
   } finally {
-    process.stdout.off('error', onOutputError);
     stdin.off('data', onInput);
     if (raw) stdin.setRawMode(false);
     stdin.pause();
