@@ -984,10 +984,9 @@ export class Cpu {
       const key = addr * 2 + (this.segAttr[CS] & ATTR_DB ? 1 : 0);
       slot = key & (BLOCK_CACHE_SIZE - 1);
       const hit = this.blockCache[slot];
-      if (hit !== null && hit.key === key && hit.valid === true && hit.eip === eip && hit.csLimit === csLimit &&
-        (hit.addr2 < 0 || this.secondPageIs(lin, hit.addr2))) return hit;
+      if (hit !== null && hit.key === key && hit.valid === true && this.isBlockAt(hit, eip, lin, csLimit)) return hit;
       const b = this.blocks.get(key);
-      if (b !== undefined && b.eip === eip && b.csLimit === csLimit && (b.addr2 < 0 || this.secondPageIs(lin, b.addr2))) {
+      if (b !== undefined && this.isBlockAt(b, eip, lin, csLimit)) {
         this.blockCache[slot] = b;
         return b;
       }
@@ -1003,11 +1002,12 @@ export class Cpu {
   }
 
   /**
-   * Whether the page after `lin`'s maps to the frame at `addr2` (a block whose instruction crosses into it).
-   * A #PF here is the one the instruction's fetch would raise: its bytes on that page are all it lacks.
+   * Whether block `b`, cached under the machine address of `lin`, is the code at EIP `eip` under this CS limit:
+   * decoded at that EIP and limit and, if its instruction crosses into the next page, with that page mapped to the
+   * same frame. A #PF here is the one the instruction's fetch would raise: its bytes there are all it lacks.
    */
-  private secondPageIs(lin: number, addr2: number): boolean {
-    return (this.fetchAddr((lin | 0xfff) + 1) & ~0xfff) === addr2;
+  private isBlockAt(b: Block, eip: number, lin: number, csLimit: number): boolean {
+    return b.eip === eip && b.csLimit === csLimit && (b.addr2 < 0 || (this.fetchAddr((lin | 0xfff) + 1) & ~0xfff) === b.addr2);
   }
 
   /** Record that block `b` was decoded from frame `mfn`: a write there drops it. */

@@ -477,10 +477,10 @@ function mulDiv32(i: Insn, k: number): Emitted | null {
   const o: Options = { flags: { kind: 'result', top: 31 }, fault: a.mem, mem: a.mem };
   switch (i.reg) {
     case 4:
-      return make(`mul32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = (${a.expr}) | 0; const acc = R[0]; ${mulCode(false, 'acc', 'src')}
+      return make(`mul32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = ${a.expr}; const acc = R[0]; ${mulCode(false, 'acc', 'src')}
       R[0] = lo; R[2] = hi; fr = lo; ${F}`, { ...o, flagCode: storeResult(31, `(hi !== 0 ? ${CFOF} : 0)`) });
     case 5:
-      return make(`imul1_32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = (${a.expr}) | 0; const acc = R[0]; ${mulCode(true, 'acc', 'src')}
+      return make(`imul1_32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = ${a.expr}; const acc = R[0]; ${mulCode(true, 'acc', 'src')}
       R[0] = lo; R[2] = hi; fr = lo; ${F}`, { ...o, flagCode: storeResult(31, `(hi !== lo >> 31 ? ${CFOF} : 0)`) });
     case 6:
       if (i.mod !== 3) return null;

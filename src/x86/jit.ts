@@ -195,6 +195,11 @@ export interface RegionPlace {
   pages: { page: number; entry: number }[];
 }
 
+/** The machine frame a block starts in (its key is its machine address * 2 + the code size bit). */
+function frameOf(x: Block): number {
+  return Math.floor(x.key / 8192);
+}
+
 /** The bits of a TLB entry that decide what an instruction fetch finds there: the frame, and whether it may fetch. */
 function fetchEntry(e: number): number {
   // (Not a module constant: cpu.ts, which defines the bits, imports this module.)
@@ -218,18 +223,16 @@ function fetchEntry(e: number): number {
  * check (a mapping of a page of code cannot change without a bump), and as
  * long as they are valid.
  */
-export function regionOf(b: Block, cpu: Cpu): { region: Block[]; place: RegionPlace } {
+export function regionOf(b: Block, cpu: Cpu, withRegion = true): { region: Block[]; place: RegionPlace } {
   const csBase = cpu.segBase[CS];
   const place: RegionPlace = { csBase, cpl: cpu.cpl, pages: [] };
-  if (!options.regions || b.addr2 >= 0) return { region: [b], place };
+  if (!withRegion || !options.regions || b.addr2 >= 0) return { region: [b], place };
   const linOf = (x: Block) => (csBase + x.eip) >>> 0;
-  const addrOf = (x: Block) => Math.floor(x.key / 2);
   // The code at its address: the TLB maps its linear page to its frame, for fetches.
   const inPlace = (x: Block) => {
     const e = cpu.tlb[linOf(x) >>> 12];
-    return x.key % 2 === b.key % 2 && x.addr2 < 0 && x.csLimit === b.csLimit && (linOf(x) & 0xfff) === addrOf(x) % 4096 &&
-      (e & (TLB_VALID | TLB_NOT_RAM | TLB_NX)) === TLB_VALID && e >>> 12 === Math.floor(addrOf(x) / 4096) &&
-      (cpu.cpl !== 3 || (e & TLB_USER) !== 0);
+    return x.key % 2 === b.key % 2 && x.addr2 < 0 && x.csLimit === b.csLimit && (linOf(x) & 0xfff) === Math.floor(x.key / 2) % 4096 &&
+      (e & (TLB_VALID | TLB_NOT_RAM | TLB_NX)) === TLB_VALID && e >>> 12 === frameOf(x) && (cpu.cpl !== 3 || (e & TLB_USER) !== 0);
   };
   const seen = [b];
   let insns = b.insns.length;
@@ -320,13 +323,12 @@ function blockCode(b: Block, j: number, region: Block[]): string {
   if (targets.length > 0) {
     // On into a block of the region, where the run loop would run it next: nothing slow has happened (see
     // regionSource), the budget is not spent, and EIP is that block's start.
-    const frame = (x: Block) => Math.floor(x.key / 8192);
     const go = targets.map((x) => {
       const to = region.indexOf(x);
       if (to === j) return `if (eip === ${x.eip | 0}) { ic += ${n}; k = 0; continue; }`;
       // A block on another frame may have been dropped (a write there); `currentBlock` is then on the frame that runs,
       // so that a write to it aborts the block.
-      if (frame(x) === frame(b)) return `if (eip === ${x.eip | 0}) { ic += ${n}; k = 0; at = ${to}; continue dispatch; }`;
+      if (frameOf(x) === frameOf(b)) return `if (eip === ${x.eip | 0}) { ic += ${n}; k = 0; at = ${to}; continue dispatch; }`;
       return `if (eip === ${x.eip | 0} && B${to}.valid === true) { ic += ${n}; k = 0; at = ${to}; c.currentBlock = B${to}; continue dispatch; }`;
     });
     lines.push(`if (S === 0 && ic + ${n} < lim) {
@@ -381,7 +383,7 @@ export function regionSource(region: Block[], place: RegionPlace): string {
   }
   const hoisted = HOISTED.filter(([name]) => new RegExp(`\\b${name}\\b`).test(body + start)).map(([name, v]) => `, ${name} = ${v}`).join('');
   return `const R = c.regs${hoisted};
-    let k = 0, e = 0, fa = 0, fb = 0, fr = 0, S = ${region.length > 1 ? 1 : 0}${region.length > 1 ? ', at = 0' : ''}${loops ? ', ic = 0; const lim = target - c.icount' : ''};${start}
+    let k = 0, e = 0, fa = 0, fb = 0, fr = 0, ${region.length > 1 ? 'S = 1, at = 0' : 'S = 0'}${loops ? ', ic = 0; const lim = target - c.icount' : ''};${start}
     try {
       ${body}
     } catch (x) {
@@ -406,7 +408,7 @@ const factories = new Map<string, (...a: unknown[]) => CompiledBlock>();
 const MAX_FACTORIES = 4096;
 
 export function compileBlock(b: Block, cpu: Cpu, withRegion = true): CompiledBlock {
-  const { region, place } = withRegion ? regionOf(b, cpu) : { region: [b], place: { csBase: cpu.segBase[CS], cpl: cpu.cpl, pages: [] } };
+  const { region, place } = regionOf(b, cpu, withRegion);
   const params: string[] = ['PARITY', 'BS', 'V'];
   const args: unknown[] = [PARITY, region, { gen: -1 }];
   region.forEach((x, j) => {
