@@ -1029,7 +1029,6 @@ export class Cpu {
     this.exitReason = Exit.Budget;
     let insns: Block['insns'] | null = null;
     let k = 0;
-    let compiled = false;
     let deliveries = 0;
     let prev: Block | null = null;
     for (;;) {
@@ -1081,29 +1080,13 @@ export class Cpu {
           } else if (b.hits < regionThreshold && ++b.hits === regionThreshold) {
             fn = b.fn = compileBlock(b, this, true);
           }
+          // Either way, a fault leaves the index of its instruction in `faultIndex`.
           if (fn !== null) {
-            compiled = true;
             k = fn(this, target);
             // A compiled region may have gone on into other blocks: k counts the last one's instructions.
             b = this.currentBlock!;
           } else {
-            compiled = false;
-            const last = insns.length - 1;
-            // EIP is only stored for the last instruction (and on an abort or a fault):
-            // handlers in the middle of a block never read it.
-            for (k = 0; k < last; k++) {
-              const i = insns[k];
-              i.exec(this, i);
-              if ((this.blockAbort as boolean) === true) break; // (a handler may set it)
-            }
-            if (k === last) {
-              const i = insns[k];
-              this.eip = i.next;
-              i.exec(this, i);
-            } else {
-              this.eip = insns[k].next;
-            }
-            k++;
+            k = this.finishBlock(b, 0);
           }
           this.icount += k;
           insns = null;
@@ -1116,10 +1099,8 @@ export class Cpu {
         // A guest that faults forever without retiring anything must still give the vCPU back.
         if (++deliveries > budget) return Exit.Budget;
         if (insns !== null) {
-          if (compiled) {
-            k = this.faultIndex;
-            insns = this.currentBlock!.insns;
-          }
+          k = this.faultIndex;
+          insns = this.currentBlock!.insns;
           this.icount += k;
           this.eip = insns[k].eip;
           insns = null;
@@ -1129,6 +1110,37 @@ export class Cpu {
         if (this.exitReason !== Exit.Budget) return this.exitReason;
       }
     }
+  }
+
+  /**
+   * Run the instructions of block `b` from index `from` on, as the run loop
+   * runs a block: a compiled block's function does this where it leaves its
+   * inline code (a side exit, see jit-emit's `setEmitSlowPaths`). Returns the
+   * number of the block's instructions retired; a fault leaves the index of
+   * its instruction in `faultIndex`, as compiled code does.
+   */
+  finishBlock(b: Block, from: number): number {
+    const insns = b.insns;
+    const last = insns.length - 1;
+    let k = from;
+    try {
+      for (; k < last; k++) {
+        const i = insns[k];
+        i.exec(this, i);
+        if (this.blockAbort === true) break;
+      }
+      if (k === last) {
+        const i = insns[k];
+        this.eip = i.next;
+        i.exec(this, i);
+      } else {
+        this.eip = insns[k].next;
+      }
+    } catch (e) {
+      this.faultIndex = k;
+      throw e;
+    }
+    return k + 1;
   }
 
   /**

@@ -78,6 +78,9 @@ export class Block {
   /** Executions so far, and the compiled form once the block is hot (jit.ts). */
   hits = 0;
   fn: CompiledBlock | null = null;
+  /** Times its compiled function left at a memory access off the inline path; past a limit it is compiled with slow paths inline (jit.ts). */
+  sideExits = 0;
+  inlineSlowPaths = false;
 }
 
 function raiseUd(c: Cpu): void {

@@ -26,6 +26,10 @@
  *   h<k> i<k>         handler and Insn of instruction k (fallbacks, slow paths;
  *                     jit.ts renames them per block of a region)
  *
+ * A template's memory access comes before it assigns `fa`, `fb` or `fr`: where
+ * the access leaves the inline path, they still hold the record of the
+ * instruction before, whose stores jit.ts may have put off until then.
+ *
  * Flag knowledge: `fa`, `fb` and `fr` always hold the lazy record's A, B and
  * result of the last inline flag-setting template, and `FlagState` says what
  * that record is. A condition (Jcc, SETcc, CMOVcc, ADC/SBB's carry, INC/DEC's
@@ -48,9 +52,41 @@ import { AF, ARITH_FLAGS, ATTR_DB, CF, CS, OF, PF, SF, SS, ZF } from './constant
  */
 export const SLOW = '\u0002';
 
+/**
+ * Marks the point right after a handler call: a handler may change any guest
+ * register, so jit.ts puts there the reload of the registers it keeps in
+ * locals (a statement).
+ */
+export const RELOAD = '\u0004';
+
+/**
+ * How an access that misses the inline path (a segment that is not flat, a
+ * TLB miss, an unaligned or MMIO access, a write to a page of code) goes on.
+ * By default the function leaves: `SX()` throws the side-exit token, and the
+ * function returns to the run loop with EIP at the instruction, which the
+ * interpreter then runs, slow path and all. No state of the instruction has
+ * changed by then: every template makes its accesses before it commits
+ * anything. So the compiled code holds only the inline paths, which keeps it
+ * small for V8 and its guest registers in locals throughout. Accesses
+ * through a segment that is not flat when the block is compiled (FS, for
+ * Linux's per-CPU data), and every access of a block that leaves too often,
+ * call the Cpu's slow path in place instead (`SLOW`).
+ */
+let sideExits = true;
+let segFlatNow: ArrayLike<number> = [];
+
+export function setEmitSlowPaths(exits: boolean, segFlat: ArrayLike<number>): void {
+  sideExits = exits;
+  segFlatNow = segFlat;
+}
+
+function exitsAt(seg: number): boolean {
+  return sideExits && segFlatNow[seg] !== 0;
+}
+
 /** Call instruction `k`'s handler from a template (its slow path). */
 function handlerCall(k: number): string {
-  return `{ ${SLOW}; h${k}(c, i${k}); }`;
+  return `{ ${SLOW}; h${k}(c, i${k}); ${RELOAD} }`;
 }
 
 /** What the lazy flag record holds after an inline template (its A, B, result are in fa, fb, fr). */
@@ -151,14 +187,16 @@ function aligned(size: Size, off: string): string {
  * and TLB hit inline, otherwise `c.lin` + `c.rdN` as the handlers do.
  */
 function readExpr(size: Size, seg: number, off: string): string {
+  const slow = exitsAt(seg) ? '(SX() | 0)' : `(${SLOW}, c.rd${size * 8}(c.lin(${seg}, ${off}, ${size}, false)))`;
   return `(SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & RM) === RW${aligned(size, off)} ? ` +
-    `${memArray(size)}[${memIndex(size, off)}] : (${SLOW}, c.rd${size * 8}(c.lin(${seg}, ${off}, ${size}, false))))`;
+    `${memArray(size)}[${memIndex(size, off)}] : ${slow})`;
 }
 
 /** Write statement: flat segment and TLB hit inline (never a code page: TLB_CODE is in wrMask), else `c.lin` + `c.wrN`. */
 function writeStmt(size: Size, seg: number, off: string, v: string): string {
+  const slow = exitsAt(seg) ? 'SX();' : `{ ${SLOW}; c.wr${size * 8}(c.lin(${seg}, ${off}, ${size}, true), ${v}); }`;
   return `if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) ` +
-    `${memArray(size)}[${memIndex(size, off)}] = ${v}; else { ${SLOW}; c.wr${size * 8}(c.lin(${seg}, ${off}, ${size}, true), ${v}); }`;
+    `${memArray(size)}[${memIndex(size, off)}] = ${v}; else ${slow}`;
 }
 
 /**
@@ -169,6 +207,11 @@ function writeStmt(size: Size, seg: number, off: string, v: string): string {
  */
 function rmw(size: Size, seg: number, off: string, dst: string): { pre: string; post: (v: string) => string } {
   const arr = memArray(size);
+  if (exitsAt(seg)) {
+    const pre = `let p = 0;
+      if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) { p = ${memIndex(size, off)}; ${dst} = ${arr}[p]; } else SX();`;
+    return { pre, post: (v) => `${arr}[p] = ${v};` };
+  }
   const pre = `let p = -1, lin = 0;
       if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) { p = ${memIndex(size, off)}; ${dst} = ${arr}[p]; }
       else { ${SLOW}; lin = c.rmw(${seg}, ${off}, ${size}); ${dst} = c.rd${size * 8}(lin); }`;
@@ -310,11 +353,11 @@ function alu(i: Insn, op: number, form: 'EG' | 'GE' | 'EI' | 'AI', size: Size, s
       } else if (store) {
         mem = true;
         const m = rmw(size, i.seg, 'off', 'fa');
-        code = `${cy}const off = ${eaExpr(i)}; fb = ${src}; ${m.pre}
+        code = `${cy}const off = ${eaExpr(i)}; ${m.pre} fb = ${src};
       ${compute} ${m.post('fr')} ${F}`;
       } else {
         mem = true;
-        code = `const off = ${eaExpr(i)}; fb = ${src}; fa = ${readExpr(size, i.seg, 'off')}; ${compute} ${F}`;
+        code = `const off = ${eaExpr(i)}; fa = ${readExpr(size, i.seg, 'off')}; fb = ${src}; ${compute} ${F}`;
       }
       break;
     }
@@ -322,7 +365,7 @@ function alu(i: Insn, op: number, form: 'EG' | 'GE' | 'EI' | 'AI', size: Size, s
       const dst = regRef(size, i.reg);
       const b = readRm(i, size);
       mem = b.mem;
-      code = `${cy}${b.pre} fa = ${dst}; fb = ${b.expr}; ${compute} ${F}${store ? ` ${dst} = fr;` : ''}`;
+      code = `${cy}${b.pre} fb = ${b.expr}; fa = ${dst}; ${compute} ${F}${store ? ` ${dst} = fr;` : ''}`;
       break;
     }
     default: {
@@ -524,7 +567,7 @@ export function setEmitCsLimit(csLimit: number): void {
 
 /** The #GP(0) check of a branch target against the CS limit. */
 function csLimitCheck(target: string): string {
-  return flatCode ? '' : `if ((${target} >>> 0) > (c.segLimit[${CS}] >>> 0)) c.gp(0);`;
+  return flatCode ? '' : `if ((${target} >>> 0) > (c.segLimit[${CS}] >>> 0)) { ${SLOW}; c.gp(0); }`;
 }
 
 /**

@@ -29,7 +29,7 @@
  */
 import type { Cpu } from './cpu.js';
 import type { Block } from './decoder.js';
-import { Emitted, emitInsn, FLAG_STORES, FlagState, KEEP, setEmitCsLimit, SLOW } from './jit-emit.js';
+import { Emitted, emitInsn, FLAG_STORES, FlagState, KEEP, RELOAD, setEmitCsLimit, setEmitSlowPaths, SLOW } from './jit-emit.js';
 import { CS } from './constants.js';
 import { PARITY, TLB_NOT_RAM, TLB_NX, TLB_USER, TLB_VALID } from './cpu.js';
 
@@ -74,6 +74,12 @@ export interface JitOptions {
   /** At most this many blocks, and instructions, in one compiled region. */
   maxRegionBlocks: number;
   maxRegionInsns: number;
+  /** Keep the guest's 32-bit registers in locals of the compiled function, see `regionSource`. */
+  registerLocals: boolean;
+  /** Put flag-record stores off until something may look at the record (see blockCode). */
+  deferFlags: boolean;
+  /** Leave the compiled code where an access misses its inline path (see jit-emit's `setEmitSlowPaths`). */
+  sideExits: boolean;
 }
 
 /**
@@ -82,7 +88,7 @@ export interface JitOptions {
  * 70% longer with 64: V8's code for the larger functions is slower, and it
  * comes later.
  */
-const options: JitOptions = { inline: true, dropDeadFlags: true, regions: true, maxRegionBlocks: 8, maxRegionInsns: 160 };
+const options: JitOptions = { inline: true, dropDeadFlags: true, regions: true, maxRegionBlocks: 8, maxRegionInsns: 160, registerLocals: true, deferFlags: true, sideExits: true };
 
 /**
  * Set some of stage two's options (tests and benchmarks compare settings);
@@ -147,6 +153,21 @@ const REGISTER_ONLY = new Set<number>([
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, k) => from + k);
 }
+
+/** Thrown by a compiled function's access that misses the inline path (see jit-emit's `setEmitSlowPaths`). */
+const SIDE_EXIT = { sideExit: true };
+
+function sideExit(): never {
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- a token, as cpu.ts's FAULT: no stack to capture
+  throw SIDE_EXIT;
+}
+
+/**
+ * Side exits of a block's function after which it is compiled again with the
+ * slow paths inline: a block whose accesses keep missing the inline path
+ * (MMIO, unaligned data) is better off calling the slow path in place.
+ */
+const SIDE_EXIT_LIMIT = 64;
 
 /** Names the generated code may use, and what they are bound to at the top of the function. */
 const HOISTED: [string, string][] = [
@@ -266,8 +287,34 @@ export function regionOf(b: Block, cpu: Cpu, withRegion = true): { region: Block
   return { region, place };
 }
 
+/**
+ * Markers in a block's code for the moves between the registers' locals and
+ * the Cpu (see `regionSource`, which knows which registers have locals):
+ * all of them to the Cpu (an expression list after a comma, and a statement),
+ * all of them back from the Cpu (after a handler, `RELOAD`), and one register
+ * (its number follows the marker) to and from the Cpu.
+ */
+const STORE_EXPR = '\u0003';
+const STORE_STMT = '\u0005';
+const STORE_ONE = '\u0006';
+const LOAD_ONE = '\u0007';
+
+/** The locals the generated code keeps the 32-bit registers in. */
+const REG_LOCALS = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'];
+
+/** The registers whose 8- or 16-bit parts `code` reads or writes (R16[2r], R8[4r] or R8[4r + 1]). */
+function subRegisters(code: string): { used: number[]; written: number[] } {
+  const used = new Set<number>(), written = new Set<number>();
+  for (const m of code.matchAll(/\bR(16|8)\[(\d+)\]( = (?!=))?/g)) {
+    const r = m[1] === '16' ? Number(m[2]) >> 1 : Number(m[2]) >> 2;
+    used.add(r);
+    if (m[3] !== undefined) written.add(r);
+  }
+  return { used: [...used], written: [...written] };
+}
+
 /** The code of block `j` of a region: its instructions, then the way on to the next block. */
-function blockCode(b: Block, j: number, region: Block[]): string {
+function blockCode(b: Block, j: number, region: Block[]): { code: string; sideStores: string[] } {
   const n = b.insns.length;
   const ems: (Emitted | null)[] = [];
   let s: FlagState = null;
@@ -282,10 +329,11 @@ function blockCode(b: Block, j: number, region: Block[]): string {
   const targets = region.filter((x) => x === b.next1 || x === b.next2);
   const loops = region.length > 1 || targets.length > 0;
   /** Return, retiring `count` instructions of this block (and, in a loop, those of the blocks before it). */
-  const exit = (count: number) => !loops ? `return ${count};`
-    : region.length === 1 ? `{ c.icount += ic; return ${count}; }` : `{ c.icount += ic; c.currentBlock = B${j}; return ${count}; }`;
-  // The slow path: no more blocks in this call, and `icount` as the run loop would have it, for what it calls.
-  const slow = loops ? '(c.icount += ic, ic = 0, S = 1)' : '(S = 1)';
+  const exit = (count: number) => !loops ? `{ ${STORE_STMT}return ${count}; }`
+    : region.length === 1 ? `{ ${STORE_STMT}c.icount += ic; return ${count}; }` : `{ ${STORE_STMT}c.icount += ic; c.currentBlock = B${j}; return ${count}; }`;
+  // The slow path: no more blocks in this call, `icount` as the run loop would have it, and the registers in the
+  // Cpu, for what it calls.
+  const slow = loops ? `(c.icount += ic, ic = 0, S = 1${STORE_EXPR})` : `(S = 1${STORE_EXPR})`;
   const lines: string[] = [];
   /** The value `k` holds at this point of the code: the index a fault here reports. It is 0 when a block starts. */
   let kNow = 0;
@@ -293,6 +341,18 @@ function blockCode(b: Block, j: number, region: Block[]): string {
     if (kNow !== k) lines.push(`k = ${k};`);
     kNow = k;
   };
+  /**
+   * Flag-record stores put off (statements), and where they must be made: they only read fa/fb/fr, which hold
+   * that record until the next flag-setting template replaces it (see `deferrable`).
+   */
+  let pending = '';
+  const flush = () => {
+    const f = pending;
+    pending = '';
+    return f;
+  };
+  /** The stores each side exit of the block needs (`case k: ...`), for the function's catch. */
+  const sideStores: string[] = [];
   for (let k = 0; k < n; k++) {
     const i = b.insns[k];
     const last = k === n - 1;
@@ -304,14 +364,29 @@ function blockCode(b: Block, j: number, region: Block[]): string {
       jitStats.templates.set(em.name, (jitStats.templates.get(em.name) ?? 0) + 1);
       if (em.fault) setK(k);
       if (last && !em.branch) lines.push(`c.eip = ${i.next};`);
-      lines.push(`{ ${own(em.code.replace(FLAG_STORES, live[k] ? em.flagCode : '')).replaceAll(SLOW, slow)} }`);
-      // Only a slow path can raise blockAbort (the inline path never writes a page of code).
-      if (!last && em.mem) lines.push(`if (S !== 0 && c.blockAbort === true) { c.eip = ${i.next}; ${exit(k + 1)} }`);
+      const sets = em.flags !== KEEP;
+      const defer = options.deferFlags && sets && live[k] && deferrable(em);
+      // The record goes to the Cpu first for a template that reads it there (INC/DEC keep its CF), that calls a
+      // handler, or whose own stores are made in place (they may replace only part of it).
+      if (em.reads || em.code.includes(`h${k}(c, i${k})`) || (em.flags !== KEEP && em.flags?.kind === 'incdec') || (sets && live[k] && !defer)) {
+        lines.push(flush());
+      }
+      if (pending !== '' && em.code.includes('SX()')) sideStores.push(`case ${k}: ${pending} break;`);
+      const slowHere = pending === '' ? slow : `${slow.slice(0, -1)}, ${pending.trim().replace(/;$/, '').split(/; */).join(', ')})`;
+      const code = own(em.code.replace(FLAG_STORES, live[k] && !defer ? em.flagCode : '')).replaceAll(SLOW, slowHere);
+      if (sets) pending = defer ? em.flagCode : '';
+      // 8- and 16-bit registers are read and written in the Cpu's arrays: their register's local goes there first,
+      // and comes back after a write.
+      const sub = subRegisters(code);
+      lines.push(`${sub.used.map((r) => `${STORE_ONE}${r}`).join('')}{ ${code} }${sub.written.map((r) => `${LOAD_ONE}${r}`).join('')}`);
+      // Only a slow path can raise blockAbort (the inline path never writes a page of code; a side exit leaves).
+      if (!last && em.mem && em.code.includes(SLOW)) lines.push(`if (S !== 0 && c.blockAbort === true) { c.eip = ${i.next}; ${pending}${exit(k + 1)} }`);
     } else {
       jitStats.fallback++;
       setK(k);
+      lines.push(flush());
       const quiet = i.mod === 3 && REGISTER_ONLY.has(i.op);
-      const call = `${quiet ? '' : `${slow}; `}h${j}_${k}(c, i${j}_${k});`;
+      const call = `${quiet ? STORE_STMT : `${slow}; `}h${j}_${k}(c, i${j}_${k}); ${RELOAD}`;
       if (last) {
         lines.push(`c.eip = ${i.next}; ${call}`);
       } else {
@@ -320,6 +395,7 @@ function blockCode(b: Block, j: number, region: Block[]): string {
       }
     }
   }
+  lines.push(flush());
   if (targets.length > 0) {
     // On into a block of the region, where the run loop would run it next: nothing slow has happened (see
     // regionSource), the budget is not spent, and EIP is that block's start.
@@ -337,7 +413,18 @@ function blockCode(b: Block, j: number, region: Block[]): string {
       }`);
   }
   lines.push(exit(n));
-  return lines.join('\n      ');
+  return { code: lines.filter((x) => x !== '').join('\n      '), sideStores };
+}
+
+/**
+ * Whether a template's flag-record stores can be put off: plain stores of
+ * constants and of fa/fb/fr into the Cpu's fields (not ones that use the
+ * template's own locals, or call the Cpu).
+ */
+function deferrable(em: Emitted): boolean {
+  if (em.flags === KEEP || em.flags === null || em.flagCode === '') return false;
+  const rest = em.flagCode.replace(/\bc\.(lazy\w+|flags)\b/g, '');
+  return !rest.includes('c.') && (rest.match(/\b[A-Za-z_]\w*\b/g) ?? []).every((x) => x === 'fa' || x === 'fb' || x === 'fr');
 }
 
 /**
@@ -357,7 +444,12 @@ function blockCode(b: Block, j: number, region: Block[]): string {
  * `regionOf`): `V.gen` is the `chainGen` at which that was last found true.
  */
 export function regionSource(region: Block[], place: RegionPlace): string {
-  const codes = region.map((b, j) => blockCode(b, j, region));
+  const blocks = region.map((b, j) => blockCode(b, j, region));
+  const codes = blocks.map((x) => x.code);
+  // A side exit first makes the flag stores put off before its instruction.
+  const sideCases = (j: number) => blocks[j].sideStores.length === 0 ? '' : `switch (k) { ${blocks[j].sideStores.join(' ')} }`;
+  const sideStores = region.length === 1 ? sideCases(0)
+    : blocks.some((x) => x.sideStores.length > 0) ? `switch (at) { ${blocks.map((_, j) => `case ${j}: ${sideCases(j)} break;`).join(' ')} }` : '';
   // A block that may run again right after itself gets a loop of its own, so that the hot loop stays small.
   const loop = (code: string) => (code.includes('continue;') ? `for (;;) {\n      ${code}\n      }` : code);
   let body: string;
@@ -381,20 +473,65 @@ export function regionSource(region: Block[], place: RegionPlace): string {
       else if (${pages.length > 0 ? pages.join(' && ') : 'true'}) { V.gen = c.chainGen; S = 0; }
     }`;
   }
+  const { body: withLocals, declare, store } = registerLocals(body);
+  body = withLocals;
+  const atBlock = region.length > 1 ? 'BS[at]' : 'B0';
   const hoisted = HOISTED.filter(([name]) => new RegExp(`\\b${name}\\b`).test(body + start)).map(([name, v]) => `, ${name} = ${v}`).join('');
   return `const R = c.regs${hoisted};
-    let k = 0, e = 0, fa = 0, fb = 0, fr = 0, ${region.length > 1 ? 'S = 1, at = 0' : 'S = 0'}${loops ? ', ic = 0; const lim = target - c.icount' : ''};${start}
+    let k = 0, e = 0, fa = 0, fb = 0, fr = 0, ${region.length > 1 ? 'S = 1, at = 0' : 'S = 0'}${declare}${loops ? ', ic = 0; const lim = target - c.icount' : ''};${start}
     try {
       ${body}
     } catch (x) {
-      c.faultIndex = k;${loops ? ' c.icount += ic;' : ''}${region.length > 1 ? ' c.currentBlock = BS[at];' : ''}
-      throw x;
+      if (x !== SIDE) {
+        c.faultIndex = k;${loops ? ' c.icount += ic;' : ''}${region.length > 1 ? ' c.currentBlock = BS[at];' : ''}
+        throw x;
+      }
+      // A side exit: the block's handlers run it from instruction k on, as the run loop would.
+      ${sideStores}${store}${loops ? 'c.icount += ic; ' : ''}${region.length > 1 ? 'c.currentBlock = BS[at]; ' : ''}
+      if (++B0.sideExits === ${SIDE_EXIT_LIMIT}) { B0.inlineSlowPaths = true; B0.fn = null; }
+      return c.finishBlock(${atBlock}, k);
     }`;
+}
+
+/**
+ * The guest's 32-bit registers that a function's code uses live in its locals
+ * (`eax`...), read from the Cpu when it starts: TurboFan keeps them in
+ * machine registers, where each `R[n]` would be a load or a store with its
+ * bounds check. The Cpu's registers are brought up to date (the locals the
+ * code assigns anywhere) wherever something else may look at them: before the
+ * function returns, on every slow path (its call may fault, and the fault is
+ * delivered with the registers of the instruction before) and before a
+ * handler call; after a handler, the locals are read again. An 8- or 16-bit
+ * register goes through the Cpu's arrays, its local stored before and read
+ * back after the instruction. `body` has the markers blockCode left; returns
+ * the body without them, and the declarations.
+ */
+function registerLocals(body: string): { body: string; declare: string; store: string } {
+  const used = new Set<number>(), written = new Set<number>();
+  if (options.registerLocals) {
+    for (const m of body.matchAll(/\bR\[(\d)\]( = (?!=))?/g)) {
+      used.add(Number(m[1]));
+      if (m[2] !== undefined) written.add(Number(m[1]));
+    }
+  }
+  const regs = [...used].sort(), dirty = [...written].sort();
+  const out = dirty.map((r) => `R[${r}] = ${REG_LOCALS[r]}`);
+  const reload = regs.map((r) => `${REG_LOCALS[r]} = R[${r}];`).join(' ');
+  const store = out.map((x) => `${x}; `).join('');
+  if (used.size > 0) body = body.replace(/\bR\[(\d)\]/g, (x, r: string) => (used.has(Number(r)) ? REG_LOCALS[Number(r)] : x));
+  body = body
+    .replaceAll(STORE_EXPR, out.map((x) => `, ${x}`).join(''))
+    .replaceAll(STORE_STMT, store)
+    .replaceAll(RELOAD, reload)
+    .replace(new RegExp(`${STORE_ONE}(\\d)`, 'g'), (_, r: string) => (written.has(Number(r)) ? `R[${r}] = ${REG_LOCALS[Number(r)]}; ` : ''))
+    .replace(new RegExp(`${LOAD_ONE}(\\d)`, 'g'), (_, r: string) => (used.has(Number(r)) ? ` ${REG_LOCALS[Number(r)]} = R[${r}];` : ''));
+  return { body, declare: regs.map((r) => `, ${REG_LOCALS[r]} = R[${r}]`).join(''), store };
 }
 
 /** The body of the function compiled for block `b` (with its region). */
 export function blockSource(b: Block, cpu: Cpu): string {
   const { region, place } = regionOf(b, cpu);
+  setEmitSlowPaths(options.sideExits && !b.inlineSlowPaths, cpu.segFlat);
   return regionSource(region, place);
 }
 
@@ -409,8 +546,9 @@ const MAX_FACTORIES = 4096;
 
 export function compileBlock(b: Block, cpu: Cpu, withRegion = true): CompiledBlock {
   const { region, place } = regionOf(b, cpu, withRegion);
-  const params: string[] = ['PARITY', 'BS', 'V'];
-  const args: unknown[] = [PARITY, region, { gen: -1 }];
+  setEmitSlowPaths(options.sideExits && !b.inlineSlowPaths, cpu.segFlat);
+  const params: string[] = ['PARITY', 'BS', 'V', 'SX', 'SIDE'];
+  const args: unknown[] = [PARITY, region, { gen: -1 }, sideExit, SIDE_EXIT];
   region.forEach((x, j) => {
     params.push(`B${j}`);
     args.push(x);

@@ -283,7 +283,8 @@ function scenario(g: Gen, gens: InsnGen[], mixed: boolean): Scenario {
     ss16: r.chance(0.05),
     code16: r.chance(0.15),
     threshold: r.pick([1, 1, 2, 3]),
-    jit: r.chance(0.5) ? { maxRegionBlocks: 8 } : {},
+    // Now and then without the side exits, deferred flag stores or register locals: each way must match too.
+    jit: { ...(r.chance(0.5) ? { maxRegionBlocks: 8 } : {}), sideExits: r.chance(0.75), deferFlags: r.chance(0.85), registerLocals: r.chance(0.85) },
   };
 }
 
@@ -388,6 +389,29 @@ test('a loop compiled onto itself stops where the interpreter stops: budgets, in
         }
       }
     }
+  }
+});
+
+test('a block whose accesses keep leaving its inline code (MMIO) is compiled again with its slow paths in place', () => {
+  //   L: mov eax, edx; mov [esi], al; dec edx; jnz L; hlt      (ESI points at MMIO)
+  const code = Uint8Array.from([0x89, 0xd0, 0x88, 0x06, 0x4a, 0x75, 0xf9, 0xf4]);
+  for (const sideExits of [true, false]) {
+    const compiles: number[] = [];
+    for (const passes of [40, 200]) {
+      const s: Scenario = {
+        ring: 0, paging: true, code, eflags: 0x002, budget: 10_000, threshold: 1,
+        regs: [0, 0, passes, DATA, STACK_TOP - 0x100, 0, MMIO + 0x40, 0], jit: { maxRegionBlocks: 1, sideExits },
+      };
+      jitStats.reset();
+      const { interp, jit, diff } = runBoth(s);
+      assert.deepEqual(diff, [], `passes ${passes}`);
+      assert.equal(interp.regs[EDX], 0);
+      assert.equal(interp.bus.length, 16); // (the log keeps the first 16 of the stores)
+      assert.ok(jit.compiledRuns >= passes);
+      compiles.push(jitStats.blocks);
+    }
+    // Each pass leaves at the store; past the limit (64) the loop's block is compiled once more, with the store's slow path.
+    assert.equal(compiles[1] - compiles[0], sideExits ? 1 : 0, `side exits ${sideExits}: ${compiles.join(', ')} compiles`);
   }
 });
 
