@@ -36,8 +36,9 @@
  * carry) that follows such a template in the same block, with only templates
  * that leave the flags alone in between, is computed from those locals, e.g.
  * `JL` after `CMP r32, r32` is `(fa | 0) < (fb | 0)`. The lazy record in the
- * Cpu is still written by every template, exactly as the handler writes it,
- * except where jit.ts proves the stores dead (`flagCode`, at `FLAG_STORES`).
+ * Cpu gets what the handler writes (`flagCode`), at `FLAG_STORES` or, where
+ * jit.ts puts the stores off, later (before anything may look at the record);
+ * stores that jit.ts proves dead are left out.
  */
 import type { Insn } from './decoder.js';
 import { reg8Offset } from './decoder.js';
