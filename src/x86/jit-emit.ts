@@ -527,12 +527,13 @@ function mulDiv32(i: Insn, k: number): Emitted | null {
       return make(`imul1_32${a.mem ? 'm' : 'r'}`, `${a.pre} const src = ${a.expr}; const acc = R[0]; ${mulCode(true, 'acc', 'src')}
       R[0] = lo; R[2] = hi; fr = lo; ${F}`, { ...o, flagCode: storeResult(31, `(hi !== lo >> 31 ? ${CFOF} : 0)`) });
     case 6:
-      if (i.mod !== 3) return null;
+      // A memory divisor only where a miss leaves the compiled code: the handler reads it again (from RAM, then).
+      if (i.mod !== 3 && !exitsAt(i.seg)) return null;
       // The handler's EDX = 0 path; a zero divisor or a 64-bit dividend runs the handler. The quotient is the
       // handler's Math.floor(lo / du), exact for 32-bit operands; lo - q * du is then exactly its lo % du,
       // without the floating-point remainder V8 uses for operands above 2^31.
-      return make('div32r', `const du = R[${i.rm}] >>> 0; if (du !== 0 && R[2] === 0) { const lo = R[0] >>> 0; const q = Math.floor(lo / du); R[0] = q; R[2] = lo - q * du; }
-      else ${handlerCall(k)}`, { flags: KEEP, fault: true });
+      return make(`div32${a.mem ? 'm' : 'r'}`, `${a.pre} const du = ${a.expr} >>> 0; if (du !== 0 && R[2] === 0) { const lo = R[0] >>> 0; const q = Math.floor(lo / du); R[0] = q; R[2] = lo - q * du; }
+      else ${handlerCall(k)}`, { flags: KEEP, fault: true, mem: a.mem });
     default:
       return null;
   }
