@@ -63,11 +63,11 @@ export const RELOAD = '\u0004';
 /**
  * How an access that misses the inline path (a segment that is not flat, a
  * TLB miss, an unaligned or MMIO access, a write to a page of code) goes on.
- * By default the function leaves: `SX()` throws the side-exit token, and the
- * function returns to the run loop with EIP at the instruction, which the
- * interpreter then runs, slow path and all. No state of the instruction has
- * changed by then: every template makes its accesses before it commits
- * anything. So the compiled code holds only the inline paths, which keeps it
+ * By default the inline code is left: `SX()` throws the side-exit token, and
+ * the function's catch runs the block from that instruction on through the
+ * handlers (`Cpu.finishBlock`), slow path and all. No state of the
+ * instruction has changed by then: every template makes its accesses before
+ * it commits anything. So the compiled code holds only the inline paths, which keeps it
  * small for V8 and its guest registers in locals throughout. Accesses
  * through a segment that is not flat when the block is compiled (FS, for
  * Linux's per-CPU data), and every access of a block that leaves too often,
