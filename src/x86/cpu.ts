@@ -1027,8 +1027,8 @@ export class Cpu {
   run(budget: number): Exit {
     const target = this.icount + budget;
     this.exitReason = Exit.Budget;
-    let insns: Block['insns'] | null = null;
-    let k = 0;
+    /** A block is running: a fault comes from its instruction `faultIndex`. */
+    let inBlock = false;
     let deliveries = 0;
     let prev: Block | null = null;
     for (;;) {
@@ -1046,7 +1046,7 @@ export class Cpu {
             prev = null;
             if (this.exitReason !== Exit.Budget) return this.exitReason;
           }
-          insns = null;
+          inBlock = false;
           const eip = this.eip;
           let b: Block;
           if (prev !== null && prev.next1Eip === eip && prev.next1Gen === this.chainGen && prev.next1!.valid === true) {
@@ -1071,7 +1071,7 @@ export class Cpu {
             if (this.exitReason !== Exit.Budget) return this.exitReason;
             continue;
           }
-          insns = b.insns;
+          inBlock = true;
           this.currentBlock = b;
           this.blockAbort = false;
           let fn = b.fn;
@@ -1081,6 +1081,7 @@ export class Cpu {
             fn = b.fn = compileBlock(b, this, true);
           }
           // Either way, a fault leaves the index of its instruction in `faultIndex`.
+          let k: number;
           if (fn !== null) {
             k = fn(this, target);
             // A compiled region may have gone on into other blocks: k counts the last one's instructions.
@@ -1089,7 +1090,7 @@ export class Cpu {
             k = this.finishBlock(b, 0);
           }
           this.icount += k;
-          insns = null;
+          inBlock = false;
           prev = (this.blockAbort as boolean) === true || b.valid === false ? null : b;
           if (this.exitReason !== Exit.Budget) return this.exitReason;
         }
@@ -1098,12 +1099,11 @@ export class Cpu {
         if (e !== FAULT) throw e;
         // A guest that faults forever without retiring anything must still give the vCPU back.
         if (++deliveries > budget) return Exit.Budget;
-        if (insns !== null) {
-          k = this.faultIndex;
-          insns = this.currentBlock!.insns;
+        if (inBlock) {
+          const k = this.faultIndex;
           this.icount += k;
-          this.eip = insns[k].eip;
-          insns = null;
+          this.eip = this.currentBlock!.insns[k].eip;
+          inBlock = false;
         }
         prev = null;
         this.deliverFault();
@@ -1124,6 +1124,8 @@ export class Cpu {
     const last = insns.length - 1;
     let k = from;
     try {
+      // EIP is only stored for the last instruction (and on an abort or a fault): handlers in the middle of a block
+      // never read it.
       for (; k < last; k++) {
         const i = insns[k];
         i.exec(this, i);

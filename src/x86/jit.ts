@@ -483,13 +483,13 @@ export function regionSource(region: Block[], place: RegionPlace): string {
     let k = 0, e = 0, fa = 0, fb = 0, fr = 0, ${region.length > 1 ? 'S = 1, at = 0' : 'S = 0'}${declare}${loops ? ', ic = 0; const lim = target - c.icount' : ''};${start}
     try {
       ${body}
-    } catch (x) {
+    } catch (x) {${loops ? ' c.icount += ic;' : ''}${region.length > 1 ? ' c.currentBlock = BS[at];' : ''}
       if (x !== SIDE) {
-        c.faultIndex = k;${loops ? ' c.icount += ic;' : ''}${region.length > 1 ? ' c.currentBlock = BS[at];' : ''}
+        c.faultIndex = k;
         throw x;
       }
       // A side exit: the block's handlers run it from instruction k on, as the run loop would.
-      ${sideStores}${store}${loops ? 'c.icount += ic; ' : ''}${region.length > 1 ? 'c.currentBlock = BS[at]; ' : ''}
+      ${sideStores}${store}
       if (++B0.sideExits === ${SIDE_EXIT_LIMIT}) { B0.inlineSlowPaths = true; B0.fn = null; }
       return c.finishBlock(${atBlock}, k);
     }`;
