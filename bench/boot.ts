@@ -5,10 +5,17 @@
  * `console=ttyS0`; the init script prints "init started" and powers off.
  * Prints the wall time of each to "init started" and to power-off, the
  * ratio, and a last line of JSON:
- * {"typevisor_s", "typevisor_init_s", "qemu_s", "qemu_init_s", "ratio"}.
+ * {"typevisor_s", "typevisor_init_s", "qemu_s", "qemu_init_s", "ratio", "rounds", "ratios"}.
  *
- * Usage: npm run bench:boot            (needs qemu-system-x86: apt-get install qemu-system-x86)
- *        npm run bench:boot -- --no-qemu   (typevisor only)
+ * A shared machine's speed drifts by tens of percent within minutes, so one
+ * boot of each says little: the benchmark runs `--rounds` rounds (3 by
+ * default), each a typevisor boot followed at once by a QEMU boot, prints
+ * every round, and reports the medians: of each time, and of the rounds'
+ * ratios (each measured on the machine as it was during that round).
+ *
+ * Usage: npm run bench:boot                 (needs qemu-system-x86: apt-get install qemu-system-x86)
+ *        npm run bench:boot -- --rounds 5
+ *        npm run bench:boot -- --no-qemu    (typevisor only)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,22 +53,33 @@ function timeBoot(command: string, args: string[], poweredOff: (out: string, cod
   });
 }
 
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return fallback;
+  const v = Number(process.argv[at + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} wants a positive integer, not ${process.argv[at + 1] ?? 'nothing'}`);
+  return v;
+}
+
 async function main(): Promise<void> {
   const noQemu = process.argv.includes('--no-qemu');
+  const rounds = option('--rounds', 3);
   const manifest = await ensureImages({ only: ['kernel', 'busybox'] });
   const kernel = manifest.kernel!.files.vmlinuz;
   const busybox = readFileSync(manifest.busybox!.files.busybox);
   const work = mkdtempSync(path.join(tmpdir(), 'typevisor-bench-'));
   const initrd = path.join(work, 'initrd.gz');
   writeFileSync(initrd, new InitramfsBuilder().skeleton().busybox(busybox).init(INIT).build());
+  const tvs: Timing[] = [], qemus: Timing[] = [], ratios: number[] = [];
   try {
-    console.log(`kernel ${manifest.kernel!.release}, ${MEMORY_MIB} MiB, append "${CMDLINE}"`);
-    const tv = await timeBoot(process.execPath, [CLI, 'run', '--kernel', kernel, '--initrd', initrd, '--append', CMDLINE, '--memory', MEMORY_MIB],
-      (out, code) => code === 0 && out.includes('reboot: Power down'));
-    if (!tv.poweredOff) throw new Error('typevisor: the guest did not power off cleanly');
-    console.log(`typevisor: init started after ${tv.initS.toFixed(1)} s, powered off after ${tv.totalS.toFixed(1)} s`);
-    const result: Record<string, number> = { typevisor_s: round1(tv.totalS), typevisor_init_s: round1(tv.initS) };
-    if (!noQemu) {
+    console.log(`kernel ${manifest.kernel!.release}, ${MEMORY_MIB} MiB, append "${CMDLINE}", ${rounds} round(s)`);
+    for (let r = 1; r <= rounds; r++) {
+      const tv = await timeBoot(process.execPath, [CLI, 'run', '--kernel', kernel, '--initrd', initrd, '--append', CMDLINE, '--memory', MEMORY_MIB],
+        (out, code) => code === 0 && out.includes('reboot: Power down'));
+      if (!tv.poweredOff) throw new Error('typevisor: the guest did not power off cleanly');
+      tvs.push(tv);
+      console.log(`round ${r}: typevisor: init started after ${tv.initS.toFixed(1)} s, powered off after ${tv.totalS.toFixed(1)} s`);
+      if (noQemu) continue;
       const qemu = await timeBoot('qemu-system-i386', ['-accel', 'tcg', '-m', MEMORY_MIB, '-nographic', '-no-reboot', '-display', 'none',
         '-monitor', 'none', '-serial', 'stdio', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE],
       (out) => out.includes('reboot: Power down')).catch((e: NodeJS.ErrnoException) => {
@@ -69,16 +87,35 @@ async function main(): Promise<void> {
         throw e;
       });
       if (!qemu.poweredOff) throw new Error('qemu: the guest did not power off');
-      console.log(`qemu (tcg): init started after ${qemu.initS.toFixed(1)} s, powered off after ${qemu.totalS.toFixed(1)} s`);
-      result.qemu_s = round1(qemu.totalS);
-      result.qemu_init_s = round1(qemu.initS);
-      result.ratio = Math.round((tv.totalS / qemu.totalS) * 100) / 100;
-      console.log(`ratio typevisor/qemu to power-off: ${result.ratio}`);
+      qemus.push(qemu);
+      ratios.push(tv.totalS / qemu.totalS);
+      console.log(`round ${r}: qemu (tcg): init started after ${qemu.initS.toFixed(1)} s, powered off after ${qemu.totalS.toFixed(1)} s; ratio ${ratios[r - 1].toFixed(2)}`);
+    }
+    const tvS = round1(median(tvs.map((t) => t.totalS))), tvInitS = round1(median(tvs.map((t) => t.initS)));
+    const result: Record<string, number | number[]> = { typevisor_s: tvS, typevisor_init_s: tvInitS };
+    console.log(`typevisor (median of ${rounds}): init started after ${tvInitS} s, powered off after ${tvS} s`);
+    if (!noQemu) {
+      const qemuS = round1(median(qemus.map((t) => t.totalS))), qemuInitS = round1(median(qemus.map((t) => t.initS)));
+      const ratio = round2(median(ratios));
+      Object.assign(result, { qemu_s: qemuS, qemu_init_s: qemuInitS, ratio, rounds, ratios: ratios.map(round2) });
+      console.log(`qemu (tcg) (median of ${rounds}): init started after ${qemuInitS} s, powered off after ${qemuS} s`);
+      console.log(`ratio typevisor/qemu to power-off (median of the rounds): ${ratio}`);
     }
     console.log(JSON.stringify(result));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 function round1(x: number): number {
