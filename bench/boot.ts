@@ -7,11 +7,13 @@
  * ratio, and a last line of JSON:
  * {"typevisor_s", "typevisor_init_s", "qemu_s", "qemu_init_s", "ratio", "rounds", "ratios"}.
  *
- * A shared machine's speed drifts by tens of percent within minutes, so one
- * boot of each says little: the benchmark runs `--rounds` rounds (3 by
- * default), each a typevisor boot followed at once by a QEMU boot, prints
- * every round, and reports the medians: of each time, and of the rounds'
- * ratios (each measured on the machine as it was during that round).
+ * One boot of each says little: typevisor's boot time varies by tens of
+ * percent from run to run (the machine's speed drifts within minutes, and
+ * so does when V8 gets to optimize the compiled blocks). The benchmark runs
+ * `--rounds` rounds (3 by default), each a typevisor boot followed at once
+ * by a QEMU boot, prints every round, and reports the medians: of each
+ * time, and of the rounds' ratios (each measured on the machine as it was
+ * during that round).
  *
  * Usage: npm run bench:boot                 (needs qemu-system-x86: apt-get install qemu-system-x86)
  *        npm run bench:boot -- --rounds 5
