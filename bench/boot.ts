@@ -124,4 +124,8 @@ function round1(x: number): number {
   return Math.round(x * 10) / 10;
 }
 
-await main();
+// A bad option or a missing QEMU is a message, not a stack trace.
+await main().catch((e: Error) => {
+  console.error(`bench:boot: ${e.message}`);
+  process.exitCode = 1;
+});
