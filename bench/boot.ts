@@ -102,6 +102,8 @@ async function main(): Promise<void> {
       Object.assign(result, { qemu_s: qemuS, qemu_init_s: qemuInitS, ratio, rounds, ratios: ratios.map(round2) });
       console.log(`qemu (tcg) (median of ${rounds}): init started after ${qemuInitS} s, powered off after ${qemuS} s`);
       console.log(`ratio typevisor/qemu to power-off (median of the rounds): ${ratio}`);
+    } else {
+      result.rounds = rounds;
     }
     console.log(JSON.stringify(result));
   } finally {
