@@ -183,20 +183,25 @@ function aligned(size: Size, off: string): string {
   return size === 1 ? '' : ` && (${off} & ${size - 1}) === 0`;
 }
 
+/** The inline path's condition: a flat segment, a TLB entry allowing the access (its entry left in `e`), alignment. */
+function inlineHit(size: Size, seg: number, off: string, write: boolean): string {
+  return `SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & ${write ? 'WM) === WW' : 'RM) === RW'}${aligned(size, off)}`;
+}
+
 /**
  * Read `size` bytes at offset `off` (a variable) of segment `seg`: flat segment
  * and TLB hit inline, otherwise `c.lin` + `c.rdN` as the handlers do.
  */
 function readExpr(size: Size, seg: number, off: string): string {
   const slow = exitsAt(seg) ? '(SX() | 0)' : `(${SLOW}, c.rd${size * 8}(c.lin(${seg}, ${off}, ${size}, false)))`;
-  return `(SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & RM) === RW${aligned(size, off)} ? ` +
+  return `(${inlineHit(size, seg, off, false)} ? ` +
     `${memArray(size)}[${memIndex(size, off)}] : ${slow})`;
 }
 
 /** Write statement: flat segment and TLB hit inline (never a code page: TLB_CODE is in wrMask), else `c.lin` + `c.wrN`. */
 function writeStmt(size: Size, seg: number, off: string, v: string): string {
   const slow = exitsAt(seg) ? 'SX();' : `{ ${SLOW}; c.wr${size * 8}(c.lin(${seg}, ${off}, ${size}, true), ${v}); }`;
-  return `if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) ` +
+  return `if (${inlineHit(size, seg, off, true)}) ` +
     `${memArray(size)}[${memIndex(size, off)}] = ${v}; else ${slow}`;
 }
 
@@ -208,13 +213,13 @@ function writeStmt(size: Size, seg: number, off: string, v: string): string {
  */
 function rmw(size: Size, seg: number, off: string, dst: string): { pre: string; post: (v: string) => string } {
   const arr = memArray(size);
+  const hit = `if (${inlineHit(size, seg, off, true)}) { p = ${memIndex(size, off)}; ${dst} = ${arr}[p]; }`;
   if (exitsAt(seg)) {
-    const pre = `let p = 0;
-      if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) { p = ${memIndex(size, off)}; ${dst} = ${arr}[p]; } else SX();`;
-    return { pre, post: (v) => `${arr}[p] = ${v};` };
+    return { pre: `let p = 0;
+      ${hit} else SX();`, post: (v) => `${arr}[p] = ${v};` };
   }
   const pre = `let p = -1, lin = 0;
-      if (SF[${seg}] !== 0 && ((e = T[${off} >>> 12]) & WM) === WW${aligned(size, off)}) { p = ${memIndex(size, off)}; ${dst} = ${arr}[p]; }
+      ${hit}
       else { ${SLOW}; lin = c.rmw(${seg}, ${off}, ${size}); ${dst} = c.rd${size * 8}(lin); }`;
   return { pre, post: (v) => `if (p >= 0) ${arr}[p] = ${v}; else c.wr${size * 8}(lin, ${v});` };
 }

@@ -530,10 +530,15 @@ function registerLocals(body: string): { body: string; declare: string; store: s
   return { body, declare: regs.map((r) => `, ${REG_LOCALS[r]} = R[${r}]`).join(''), store };
 }
 
+/** The region compiled for block `b`, with the templates told how its accesses leave their inline paths. */
+function prepare(b: Block, cpu: Cpu, withRegion: boolean): { region: Block[]; place: RegionPlace } {
+  setEmitSlowPaths(options.sideExits && !b.inlineSlowPaths, cpu.segFlat);
+  return regionOf(b, cpu, withRegion);
+}
+
 /** The body of the function compiled for block `b` (with its region). */
 export function blockSource(b: Block, cpu: Cpu): string {
-  const { region, place } = regionOf(b, cpu);
-  setEmitSlowPaths(options.sideExits && !b.inlineSlowPaths, cpu.segFlat);
+  const { region, place } = prepare(b, cpu, true);
   return regionSource(region, place);
 }
 
@@ -547,8 +552,7 @@ const factories = new Map<string, (...a: unknown[]) => CompiledBlock>();
 const MAX_FACTORIES = 4096;
 
 export function compileBlock(b: Block, cpu: Cpu, withRegion = true): CompiledBlock {
-  const { region, place } = regionOf(b, cpu, withRegion);
-  setEmitSlowPaths(options.sideExits && !b.inlineSlowPaths, cpu.segFlat);
+  const { region, place } = prepare(b, cpu, withRegion);
   const params: string[] = ['PARITY', 'BS', 'V', 'SX', 'SIDE'];
   const args: unknown[] = [PARITY, region, { gen: -1 }, sideExit, SIDE_EXIT];
   region.forEach((x, j) => {
